@@ -1,0 +1,5 @@
+//! The binding layer: the only place `#[napi]` appears. Each file converts JS arguments
+//! into core types, calls one core function, and maps errors through [`error`].
+
+pub mod error;
+mod serialize;

@@ -1,0 +1,12 @@
+//! agent_core_native: a pure Rust core (no napi imports) under a thin napi binding layer.
+//!
+//! - [`serialize`]: JSON rendering exactly like `JSON.stringify`, truncation that keeps valid
+//!   JSON, indentation; works on a [`serialize::Tape`] of values read from JS.
+//! - [`error`]: the one error type, with stable `ERR_*` codes.
+//! - `js` (feature `node`): the only place `#[napi]` appears.
+
+pub mod error;
+pub mod serialize;
+
+#[cfg(feature = "node")]
+mod js;
