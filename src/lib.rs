@@ -2,11 +2,13 @@
 //!
 //! - [`serialize`]: JSON rendering exactly like `JSON.stringify`, truncation that keeps valid
 //!   JSON, indentation; works on a [`serialize::Tape`] of values read from JS.
+//! - [`tokens`]: exact token counts (OpenAI encodings), model -> encoding, chat overhead.
 //! - [`error`]: the one error type, with stable `ERR_*` codes.
 //! - `js` (feature `node`): the only place `#[napi]` appears.
 
 pub mod error;
 pub mod serialize;
+pub mod tokens;
 
 #[cfg(feature = "node")]
 mod js;
