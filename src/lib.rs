@@ -8,5 +8,5 @@
 pub mod error;
 pub mod serialize;
 
-#[cfg(feature = "node")]
+#[cfg(all(feature = "node", not(test)))]
 mod js;
