@@ -17,6 +17,7 @@ const CODE = [
   'def handler(event):\n    return {"statusCode": 200, "body": json.dumps(event)}\n',
 ]
 
+/** @param {number} seed */
 function rng(seed) {
   let s = seed >>> 0 || 1
   return () => {
@@ -27,7 +28,17 @@ function rng(seed) {
   }
 }
 
-/** One chat message of roughly `size` characters. */
+/**
+ * @typedef {{ id: string, role: string, content: string, createdAt?: Date, tokens?: number, score?: number,
+ *   tool_calls?: { id: string, type: string, function: { name: string, arguments: string } }[],
+ *   metadata?: Record<string, unknown> }} ChatMessage
+ */
+
+/**
+ * One chat message of roughly `size` characters.
+ * @param {number} i @param {number} [size] @param {number} [seed]
+ * @returns {ChatMessage}
+ */
 export function makeMessage(i, size = 1500, seed = 1) {
   const r = rng(seed * 7919 + i)
   const parts = []
@@ -38,6 +49,7 @@ export function makeMessage(i, size = 1500, seed = 1) {
     len += p.length
   }
   const role = i % 4 === 0 ? 'user' : i % 4 === 3 ? 'tool' : 'assistant'
+  /** @type {ChatMessage} */
   const msg = {
     id: `msg_${i.toString(36).padStart(6, '0')}`,
     role,
@@ -62,8 +74,12 @@ export function makeMessage(i, size = 1500, seed = 1) {
   return msg
 }
 
-/** A conversation whose JSON is about `bytes` characters long. */
+/**
+ * A conversation whose JSON is about `bytes` characters long.
+ * @param {number} bytes @param {number} [seed]
+ */
 export function makeConversation(bytes, seed = 1) {
+  /** @type {ChatMessage[]} */
   const messages = []
   let total = 0
   let i = 0

@@ -241,6 +241,18 @@ impl Raw {
         Ok(out)
     }
 
+    /// `[v]`.
+    pub fn array_of(self, v: napi_value) -> R<napi_value> {
+        let mut out = ptr::null_mut();
+        // SAFETY: see the impl comment.
+        check(self.0, unsafe {
+            sys::napi_create_array_with_length(self.0, 1, &mut out)
+        })?;
+        // SAFETY: see the impl comment.
+        check(self.0, unsafe { sys::napi_set_element(self.0, out, 0, v) })?;
+        Ok(out)
+    }
+
     pub fn new_ref(self, v: napi_value) -> R<sys::napi_ref> {
         let mut out = ptr::null_mut();
         // SAFETY: see the impl comment.

@@ -206,6 +206,8 @@ impl Walker {
 
     /// Stops reading: the text is already cut (what was read so far is enough).
     pub fn stop_reading(&mut self) {
+        // A long string being read in pieces ends with what was read.
+        self.tape.end_str();
         self.done = true;
     }
 
@@ -220,7 +222,7 @@ impl Walker {
             if let Some(limit) = self.read_limit {
                 if self.tape.min_len > limit {
                     // The rest would be cut (or refused) anyway.
-                    self.done = true;
+                    self.stop_reading();
                     return Ok(());
                 }
             }
@@ -269,7 +271,8 @@ impl Walker {
                     *pos = b;
                     let finished = b == *len;
                     let (start, end) = (raw.number(a as f64)?, raw.number(b as f64)?);
-                    let piece = raw.call(h.recv, h.slice, &[obj, start, end])?;
+                    let text = raw.element(obj, 0)?;
+                    let piece = raw.call(h.recv, h.slice, &[text, start, end])?;
                     let mut units = Vec::with_capacity(b - a + 1);
                     raw.append_utf16(piece, b - a, &mut units)?;
                     self.tape.extend_str(&units);
@@ -317,8 +320,11 @@ impl Walker {
                 let len = raw.str_len(s)?;
                 if self.split_strings && len > LONG_STRING {
                     self.tape.begin_str();
+                    // Node-API (before version 10) makes references to objects only: hold
+                    // the string in a one-element array.
+                    let holder = raw.array_of(s)?;
                     self.frames.push(Frame {
-                        obj: Handle::new(s),
+                        obj: Handle::new(holder),
                         kind: Kind::LongStr { len, pos: 0 },
                     });
                 } else {
