@@ -10,5 +10,5 @@ pub mod error;
 pub mod serialize;
 pub mod tokens;
 
-#[cfg(feature = "node")]
+#[cfg(all(feature = "node", not(test)))]
 mod js;

@@ -2,4 +2,6 @@
 //! into core types, calls one core function, and maps errors through [`error`].
 
 pub mod error;
+pub mod raw;
 mod serialize;
+pub mod strings;

@@ -1,0 +1,99 @@
+//! Small JS functions the walker calls for the rare cases Node-API has no call for (is this
+//! object a boxed primitive? a proxy of an array?) and to drive a walk across event-loop
+//! turns. Compiled once per thread (each worker thread has its own environment).
+
+use napi::sys::{self, napi_value};
+use std::cell::Cell;
+
+use crate::js::raw::{Raw, R};
+
+const SCRIPT: &str = r#"(function () {
+  'use strict';
+  const types = typeof process === 'object' && process !== null &&
+    typeof process.getBuiltinModule === 'function' ? process.getBuiltinModule('node:util').types : null;
+  const isArray = Array.isArray;
+  const strSlice = String.prototype.slice;
+  const nv = Number.prototype.valueOf, sv = String.prototype.valueOf;
+  const bv = Boolean.prototype.valueOf, biv = BigInt.prototype.valueOf;
+  const later = setImmediate;
+  function brand(f, v) { try { f.call(v); return true; } catch { return false; } }
+  // 0 plain object, 1 Number, 2 String, 3 true, 4 false (Boolean), 5 array (incl. proxies), 6 BigInt
+  function classify(v) {
+    if (isArray(v)) return 5;
+    if (types !== null) {
+      if (!types.isBoxedPrimitive(v)) return 0;
+      if (types.isNumberObject(v)) return 1;
+      if (types.isStringObject(v)) return 2;
+      if (types.isBooleanObject(v)) return bv.call(v) ? 3 : 4;
+      if (types.isBigIntObject(v)) return 6;
+      return 0;
+    }
+    if (brand(nv, v)) return 1;
+    if (brand(sv, v)) return 2;
+    if (brand(bv, v)) return bv.call(v) ? 3 : 4;
+    if (brand(biv, v)) return 6;
+    return 0;
+  }
+  // Calls step() once per event-loop turn until it returns something other than undefined.
+  function drive(step) {
+    return new Promise(function (resolve, reject) {
+      function tick() {
+        let r;
+        try { r = step(); } catch (e) { reject(e); return; }
+        if (r === undefined) later(tick); else resolve(r);
+      }
+      later(tick);
+    });
+  }
+  function slice(s, a, b) { return strSlice.call(s, a, b); }
+  return { classify: classify, drive: drive, slice: slice, objectProto: Object.prototype, toJSON: 'toJSON' };
+})()"#;
+
+thread_local! {
+    static HELPERS: Cell<sys::napi_ref> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// The helper object's members, as handles valid in the current callback.
+pub struct Helpers {
+    pub classify: napi_value,
+    pub drive: napi_value,
+    pub slice: napi_value,
+    pub object_proto: napi_value,
+    pub to_json: napi_value,
+    pub recv: napi_value,
+}
+
+fn named(raw: Raw, obj: napi_value, name: &std::ffi::CStr) -> R<napi_value> {
+    let mut out = std::ptr::null_mut();
+    // SAFETY: `raw.0` is the live environment, `obj` a live handle, `name` NUL-terminated.
+    crate::js::raw::check(raw.0, unsafe {
+        sys::napi_get_named_property(raw.0, obj, name.as_ptr(), &mut out)
+    })?;
+    Ok(out)
+}
+
+/// Returns the helpers, compiling them on first use in this thread's environment.
+pub fn helpers(raw: Raw) -> R<Helpers> {
+    let mut r = HELPERS.with(|h| h.get());
+    if r.is_null() {
+        let script = raw.latin1(SCRIPT)?;
+        let mut obj = std::ptr::null_mut();
+        // SAFETY: `script` is a JS string of our own constant source in the live environment.
+        crate::js::raw::check(raw.0, unsafe {
+            sys::napi_run_script(raw.0, script, &mut obj)
+        })?;
+        // The reference is never deleted: it lives as long as the environment (Node frees
+        // an environment's references when it is torn down).
+        r = raw.new_ref(obj)?;
+        HELPERS.with(|h| h.set(r));
+    }
+    let obj = raw.ref_value(r)?;
+    Ok(Helpers {
+        classify: named(raw, obj, c"classify")?,
+        drive: named(raw, obj, c"drive")?,
+        slice: named(raw, obj, c"slice")?,
+        object_proto: named(raw, obj, c"objectProto")?,
+        to_json: named(raw, obj, c"toJSON")?,
+        recv: obj,
+    })
+}
