@@ -835,6 +835,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.TokenEstimator = nativeBinding.TokenEstimator
+module.exports.Encoding = nativeBinding.Encoding
+module.exports.EncodingName = nativeBinding.EncodingName
 module.exports.serialize = nativeBinding.serialize
 module.exports.serializeAsync = nativeBinding.serializeAsync
 module.exports.shutdownSerializationPool = nativeBinding.shutdownSerializationPool

@@ -8,4 +8,5 @@ module.exports = {
   serialize: native.serialize,
   serializeAsync: native.serializeAsync,
   shutdownSerializationPool: native.shutdownSerializationPool,
+  TokenEstimator: native.TokenEstimator,
 }

@@ -5,3 +5,12 @@ pub mod error;
 pub mod raw;
 mod serialize;
 pub mod strings;
+mod tokens;
+
+/// The addon's one load hook (napi-rs allows a single `module_exports` function): work that
+/// must start when Node loads the addon.
+#[napi_derive::napi(module_exports)]
+pub fn on_load(_exports: napi::bindgen_prelude::Object) -> napi::Result<()> {
+    tokens::on_load();
+    Ok(())
+}

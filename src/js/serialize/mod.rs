@@ -6,7 +6,7 @@
 //! a libuv worker thread and hands the text to V8 without copying it (see `strings.rs`).
 //! Small values are finished in the first step, with no thread hop.
 
-mod helpers;
+pub(crate) mod helpers;
 mod options;
 mod walk;
 
