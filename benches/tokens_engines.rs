@@ -103,6 +103,35 @@ fn main() {
         );
     }
 
+    // This crate's `count_tokens`: the chosen engine per encoding, with the text cut at safe
+    // points and counted on all CPUs.
+    println!(
+        "available_parallelism: {:?}",
+        std::thread::available_parallelism().map(|n| n.get())
+    );
+    // How much parallel capacity the machine has for this work: two threads each counting
+    // the whole text at once, against one thread doing it once.
+    {
+        let tok = bpe_cl;
+        let (one, _) = best_of(3, || tok.count(text.as_str()));
+        let (two, _) = best_of(3, || {
+            std::thread::scope(|s| {
+                let h = s.spawn(|| tok.count(text.as_str()));
+                tok.count(text.as_str()) + h.join().expect("join")
+            })
+        });
+        println!("scaling: 1 thread x 1 text {one:?}; 2 threads x 1 text each {two:?} (1.0 = perfect scaling: {:.2})", two.as_secs_f64() / one.as_secs_f64());
+    }
+    for enc in agent_core_native::tokens::Encoding::ALL {
+        agent_core_native::tokens::warm(enc);
+        let (d, n) = best_of(5, || agent_core_native::tokens::count_tokens(&text, enc));
+        println!(
+            "count_tokens (parallel) {enc}: {:.1} MB/s ({n} tokens, {:?})",
+            mbps(bytes, d),
+            d
+        );
+    }
+
     // The `bpe` crate on r50k/p50k tables, built at run time from tiktoken-rs's ranks: how
     // long the build takes and how fast it counts (the pre-tokenizer is r50k's regex with the
     // same look-ahead emulation bpe-openai uses).
