@@ -22,7 +22,8 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  */
 export declare class TokenEstimator {
   /**
-   * Number of tokens of `text` in `encoding`, synchronously.
+   * Number of tokens of `text` in `encoding`, synchronously. A text of 128 KiB or more is
+   * cut at points where the count splits exactly and counted on all CPUs.
    *
    * Throws `TypeError` `ERR_INVALID_ARG` when `text` is not a string and `RangeError`
    * `ERR_UNKNOWN_ENCODING` for an unknown encoding name.

@@ -170,8 +170,9 @@ const PARALLEL_PART_BYTES: usize = 64 * 1024;
 /// `encode_ordinary(text)`. Text that looks like a special token (`<|endoftext|>`,
 /// `<|im_start|>`, ...) is ordinary text here, as in `encode_ordinary`.
 ///
-/// A text of 128 KiB or more is cut at safe points (see [`safe_cuts`]) into one part per
-/// CPU, counted in parallel; the parts' counts add up to the whole's exactly.
+/// Counts on the calling thread only, so that a worker thread counting in the background
+/// leaves the other CPUs (and the event loop's) alone; [`count_tokens_parallel`] is for a
+/// caller that waits for the result anyway.
 ///
 /// The first call for an encoding loads its table (tens of milliseconds for o200k_base);
 /// call [`warm`] ahead of time, off the thread that must not wait.
@@ -179,6 +180,13 @@ pub fn count_tokens(text: &str, enc: Encoding) -> usize {
     if text.is_empty() {
         return 0;
     }
+    count_here(engine(enc), enc, text)
+}
+
+/// [`count_tokens`] on all CPUs: a text of 128 KiB or more is cut at safe points (see
+/// [`safe_cuts`]) into one part per CPU, counted in parallel; the parts' counts add up to
+/// the whole's exactly. For callers that block until the count is done.
+pub fn count_tokens_parallel(text: &str, enc: Encoding) -> usize {
     let e = engine(enc);
     if text.len() >= PARALLEL_MIN_BYTES {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -201,7 +209,7 @@ pub fn count_tokens(text: &str, enc: Encoding) -> usize {
             });
         }
     }
-    count_here(e, enc, text)
+    count_tokens(text, enc)
 }
 
 /// Cuts `text` into up to `n` parts of about equal size, only where every encoding's

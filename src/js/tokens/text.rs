@@ -21,7 +21,7 @@ use crate::error::{Code, Error as CoreError};
 use crate::js::error::to_napi;
 use crate::js::raw::{check, fault_to_napi, Fault, Raw, RawValue, R};
 use crate::js::serialize::helpers::helpers;
-use crate::tokens::{count_tokens, Encoding};
+use crate::tokens::{count_tokens, count_tokens_parallel, Encoding};
 
 /// Strings up to this many UTF-16 units are copied in one go (well under 1 ms).
 pub const INLINE_UNITS: usize = 256 * 1024;
@@ -110,11 +110,23 @@ fn internal(msg: impl Into<String>) -> CoreError {
     CoreError::new(Code::Internal, msg)
 }
 
-/// Counts `text` with the one core function, turning a panic (there should be none) into
+/// Counts `text` with the core function (on all CPUs when `parallel`: for the synchronous
+/// call, which blocks anyway; the async path counts on its one worker thread and leaves the
+/// other CPUs to the event loop), turning a panic (there should be none) into
 /// `ERR_INTERNAL` so that it never crosses into Node.
-pub fn count_text(text: &str, enc: Encoding) -> std::result::Result<usize, CoreError> {
-    catch_unwind(AssertUnwindSafe(|| count_tokens(text, enc)))
-        .map_err(|_| internal("the token counter failed unexpectedly"))
+pub fn count_text(
+    text: &str,
+    enc: Encoding,
+    parallel: bool,
+) -> std::result::Result<usize, CoreError> {
+    catch_unwind(AssertUnwindSafe(|| {
+        if parallel {
+            count_tokens_parallel(text, enc)
+        } else {
+            count_tokens(text, enc)
+        }
+    }))
+    .map_err(|_| internal("the token counter failed unexpectedly"))
 }
 
 /// A token count as a JS number (counts never approach 2^32: a JS string holds at most
@@ -139,8 +151,10 @@ impl Task for CountTask {
         let r = match self.text.take() {
             Some(Text::Utf8(bytes)) => String::from_utf8(bytes)
                 .map_err(|_| internal("Node-API returned invalid UTF-8"))
-                .and_then(|s| count_text(&s, self.enc)),
-            Some(Text::Utf16(units)) => count_text(&String::from_utf16_lossy(&units), self.enc),
+                .and_then(|s| count_text(&s, self.enc, false)),
+            Some(Text::Utf16(units)) => {
+                count_text(&String::from_utf16_lossy(&units), self.enc, false)
+            }
             None => Err(internal("count task ran twice")),
         };
         r.and_then(to_u32).map_err(|e| {

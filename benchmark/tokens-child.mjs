@@ -1,0 +1,96 @@
+// Measurements of benchmark/tokens.mjs that need a fresh process holding only this addon:
+//   first-use ENC now|later|async   first-use stall of an encoding (JSON { stall })
+//   rss                              RSS growth once all tables are loaded (JSON { rssMB })
+//   single-core                      1 MB throughput (run it under `taskset -c 0`)
+//   stall                            event-loop stall of estimateAsync on 10 MB (needs --expose-gc)
+import { createRequire } from 'node:module'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { corpusText, asciiText } from '../__test__/fixtures/corpus.mjs'
+
+const require = createRequire(import.meta.url)
+const [mode, ...args] = process.argv.slice(2)
+const rssBefore = process.memoryUsage().rss
+const { TokenEstimator } = require('@povc/agent-core-native')
+const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms))
+/** @param {number[]} a */
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]
+/** @param {number} n @param {() => unknown} f */
+function times(n, f) {
+  const out = []
+  for (let i = 0; i < n; i++) {
+    const t = performance.now()
+    f()
+    out.push(performance.now() - t)
+  }
+  return out
+}
+const print = (/** @type {unknown} */ v) => process.stdout.write(JSON.stringify(v))
+
+if (mode === 'first-use') {
+  const [enc, when] = args
+  if (when === 'later') await sleep(1500)
+  if (when === 'async') {
+    await sleep(200) // let start-up work settle before watching the loop
+    const h = monitorEventLoopDelay({ resolution: 1 })
+    h.enable()
+    await TokenEstimator.estimateAsync('hello world', enc)
+    await sleep(20)
+    h.disable()
+    print({ stall: h.max / 1e6 })
+  } else {
+    const t = performance.now()
+    TokenEstimator.estimate('hello world', enc)
+    print({ stall: performance.now() - t })
+  }
+} else if (mode === 'rss') {
+  await sleep(3000)
+  for (const e of ['cl100k_base', 'o200k_base', 'p50k_base', 'r50k_base']) TokenEstimator.estimate('x', e)
+  print({ rssMB: (process.memoryUsage().rss - rssBefore) / 1e6 })
+} else if (mode === 'single-core') {
+  const text = corpusText(1 << 20, undefined, { longRuns: false })
+  const mb = Buffer.byteLength(text) / 1e6
+  /** @type {Record<string, number>} */
+  const out = {}
+  for (const enc of ['cl100k_base', 'o200k_base']) {
+    TokenEstimator.estimate(text, enc)
+    out[enc] = mb / (median(times(7, () => TokenEstimator.estimate(text, enc))) / 1000)
+  }
+  print(out)
+} else if (mode === 'stall') {
+  const gc = /** @type {() => void} */ (globalThis.gc)
+  await sleep(500)
+  const idle = monitorEventLoopDelay({ resolution: 1 })
+  idle.enable()
+  await sleep(1000)
+  idle.disable()
+  const rows = []
+  for (const [label, make] of /** @type {[string, () => string][]} */ ([
+    ['10 MB mixed (two-byte string)', () => corpusText(10e6, 77, { longRuns: false })],
+    ['10 MB ASCII (one-byte string)', () => asciiText(10e6)],
+  ])) {
+    const big = make()
+    TokenEstimator.estimate('warm', 'cl100k_base')
+    let worst = 0
+    let p99 = 0
+    let wall = 0
+    for (let run = 0; run < 3; run++) {
+      gc()
+      await sleep(50)
+      const h = monitorEventLoopDelay({ resolution: 1 })
+      h.enable()
+      const t = performance.now()
+      await TokenEstimator.estimateAsync(big)
+      wall = Math.max(wall, performance.now() - t)
+      await sleep(5)
+      h.disable()
+      worst = Math.max(worst, h.max / 1e6)
+      p99 = Math.max(p99, h.percentile(99) / 1e6)
+    }
+    const syncMs = median(times(3, () => TokenEstimator.estimate(big)))
+    rows.push({ label, worst, p99, wall, syncMs })
+  }
+  print({ rows, idleMax: idle.max / 1e6, idleP99: idle.percentile(99) / 1e6 })
+} else {
+  console.error('usage: node benchmark/tokens-child.mjs first-use|rss|single-core|stall ...')
+  process.exit(2)
+}

@@ -1,0 +1,256 @@
+// Token counting benchmark: this addon against gpt-tokenizer, tiktoken (WASM) and
+// js-tiktoken, in one run, on 1 MB of mixed text and on 1,000 chat messages of ~700 bytes;
+// the worst event-loop stall of estimateAsync on 10 MB; the first-use stall of each
+// encoding (child processes). Writes its section of benchmark/RESULTS.md.
+//
+//   node benchmark/tokens.mjs            (waits up to 5 min for a quiet machine first)
+//   node benchmark/tokens.mjs --no-wait  (does not wait)
+import { createRequire } from 'node:module'
+import { spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import path from 'node:path'
+import os from 'node:os'
+import * as gptCl100k from 'gpt-tokenizer/encoding/cl100k_base'
+import * as gptO200k from 'gpt-tokenizer/encoding/o200k_base'
+import { getEncoding } from 'js-tiktoken'
+import { corpusText, corpusMessages, asciiText } from '../__test__/fixtures/corpus.mjs'
+
+const require = createRequire(import.meta.url)
+const { TokenEstimator } = require('@povc/agent-core-native')
+const tiktoken = require('tiktoken')
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const ORDINARY = { disallowedSpecial: new Set() } // gpt-tokenizer: special-token text is ordinary text
+const GPT = { cl100k_base: gptCl100k, o200k_base: gptO200k }
+
+// ---------------------------------------------------------------------------------------
+/** @param {number[]} a */
+function median(a) {
+  const s = [...a].sort((x, y) => x - y)
+  return s[Math.floor(s.length / 2)]
+}
+/** @param {number} n @param {() => unknown} f */
+function times(n, f) {
+  const out = []
+  for (let i = 0; i < n; i++) {
+    const t = performance.now()
+    f()
+    out.push(performance.now() - t)
+  }
+  return out
+}
+/** @param {number} n @param {() => Promise<unknown>} f */
+async function timesAsync(n, f) {
+  const out = []
+  for (let i = 0; i < n; i++) {
+    const t = performance.now()
+    await f()
+    out.push(performance.now() - t)
+  }
+  return out
+}
+const load1 = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0])
+const fmt = (/** @type {number} */ n, d = 1) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
+
+async function waitForQuiet() {
+  if (process.argv.includes('--no-wait')) return load1()
+  const until = Date.now() + 5 * 60_000
+  while (load1() >= 1.2 && Date.now() < until) {
+    console.error(`load ${load1()}: waiting for < 1.2`)
+    await new Promise((r) => setTimeout(r, 10_000))
+  }
+  return load1()
+}
+
+const loadBefore = await waitForQuiet()
+const started = new Date()
+console.error(`load at start: ${loadBefore}`)
+
+const text = corpusText(1 << 20, undefined, { longRuns: false })
+const textMB = Buffer.byteLength(text) / 1e6
+const messages = corpusMessages(1000, 700)
+const msgBytes = messages.reduce((n, m) => n + Buffer.byteLength(m), 0) / messages.length
+
+/** @type {string[]} */
+const out = []
+const say = (/** @type {string} */ line) => {
+  out.push(line)
+  console.log(line)
+}
+
+// ---- 1 MB of mixed text ------------------------------------------------------------------
+say(`### 1 MB of mixed text (${fmt(textMB, 2)} MB UTF-8, ${text.length.toLocaleString('en-US')} UTF-16 units)`)
+say('')
+say('| encoding | implementation | MB/s (median) | × gpt-tokenizer | tokens |')
+say('| --- | --- | ---: | ---: | ---: |')
+/** @type {Record<string, number>} */
+const ratios = {}
+for (const enc of /** @type {const} */ (['cl100k_base', 'o200k_base'])) {
+  const tk = tiktoken.get_encoding(enc)
+  const jt = getEncoding(enc)
+  /** @type {[string, number, () => number, boolean?][]} */
+  const peers = [
+    ['gpt-tokenizer `countTokens`', 9, () => GPT[enc].countTokens(text, ORDINARY)],
+    ['agent-core-native `estimate` (sync)', 9, () => TokenEstimator.estimate(text, enc)],
+    ['tiktoken (WASM) `encode_ordinary`', 9, () => tk.encode_ordinary(text).length],
+    ['js-tiktoken `encode`', 2, () => jt.encode(text, [], []).length],
+  ]
+  /** @type {Record<string, number>} */
+  const mbps = {}
+  /** @type {Record<string, number>} */
+  const counts = {}
+  for (const [name, n, f] of peers) {
+    counts[name] = f() // warm-up (and the count)
+    mbps[name] = textMB / (median(times(n, f)) / 1000)
+  }
+  const asyncName = 'agent-core-native `estimateAsync`'
+  counts[asyncName] = await TokenEstimator.estimateAsync(text, enc)
+  mbps[asyncName] = textMB / (median(await timesAsync(9, () => TokenEstimator.estimateAsync(text, enc))) / 1000)
+  tk.free()
+  const base = mbps['gpt-tokenizer `countTokens`']
+  for (const name of Object.keys(mbps)) {
+    say(`| ${enc} | ${name} | ${fmt(mbps[name])} | ${fmt(mbps[name] / base, 2)} | ${counts[name].toLocaleString('en-US')} |`)
+    if (name.startsWith('agent-core-native')) ratios[`${enc} ${name}`] = mbps[name] / base
+  }
+  const distinct = new Set(Object.values(counts))
+  say(`| ${enc} | (counts identical across implementations: ${distinct.size === 1 ? 'yes' : 'NO: ' + [...distinct].join(', ')}) | | | |`)
+}
+const CHILD = path.join(root, 'benchmark/tokens-child.mjs')
+const single = spawnSync('taskset', ['-c', '0', process.execPath, CHILD, 'single-core'], { cwd: root, encoding: 'utf8' })
+if (single.status === 0) {
+  const s = JSON.parse(single.stdout)
+  say('')
+  say(`Same addon pinned to one CPU (\`taskset -c 0\`, child process): cl100k_base ${fmt(s.cl100k_base)} MB/s, o200k_base ${fmt(s.o200k_base)} MB/s (texts of 128 KiB and more are otherwise cut at safe points and counted on all CPUs).`)
+}
+
+// ---- single ~700 B messages ----------------------------------------------------------------
+say('')
+say(`### Single messages: 1,000 messages of ~${Math.round(msgBytes)} B, each counted on its own (cl100k_base)`)
+say('')
+say('| implementation | ops/s (median of rounds) | × gpt-tokenizer | total tokens |')
+say('| --- | ---: | ---: | ---: |')
+{
+  const tk = tiktoken.get_encoding('cl100k_base')
+  const jt = getEncoding('cl100k_base')
+  /** @type {[string, number, (m: string) => number][]} */
+  const peers = [
+    ['gpt-tokenizer `countTokens`', 7, (m) => gptCl100k.countTokens(m, ORDINARY)],
+    ['agent-core-native `estimate` (sync)', 7, (m) => TokenEstimator.estimate(m)],
+    ['tiktoken (WASM) `encode_ordinary`', 7, (m) => tk.encode_ordinary(m).length],
+    ['js-tiktoken `encode`', 1, (m) => jt.encode(m, [], []).length],
+  ]
+  /** @type {[string, number, number][]} */
+  const rows = []
+  for (const [name, rounds, f] of peers) {
+    let total = 0
+    for (const m of messages) total += f(m)
+    const t = median(times(rounds, () => { for (const m of messages) f(m) }))
+    rows.push([name, messages.length / (t / 1000), total])
+  }
+  {
+    let total = 0
+    for (const m of messages) total += await TokenEstimator.estimateAsync(m)
+    const t = median(await timesAsync(5, async () => { for (const m of messages) await TokenEstimator.estimateAsync(m) }))
+    rows.push(['agent-core-native `estimateAsync`, one at a time', messages.length / (t / 1000), total])
+    const t2 = median(await timesAsync(5, () => Promise.all(messages.map((m) => TokenEstimator.estimateAsync(m)))))
+    rows.push(['agent-core-native `estimateAsync`, 1,000 in flight', messages.length / (t2 / 1000), total])
+  }
+  tk.free()
+  const base = rows[0][1]
+  for (const [name, ops, total] of rows) {
+    say(`| ${name} | ${Math.round(ops).toLocaleString('en-US')} | ${fmt(ops / base, 2)} | ${total.toLocaleString('en-US')} |`)
+    if (name.startsWith('agent-core-native `estimate` (sync)')) ratios['messages sync'] = ops / base
+  }
+  // Whole chats: countChat against gpt-tokenizer's encodeChat.
+  const chat = messages.map((content, i) => ({ role: i % 2 ? 'assistant' : 'user', content }))
+  const ours = TokenEstimator.countChat(chat, 'gpt-4')
+  const theirs = gptCl100k.encodeChat(chat, 'gpt-4', ORDINARY).length
+  const tOurs = median(times(7, () => TokenEstimator.countChat(chat, 'gpt-4')))
+  const tTheirs = median(times(7, () => gptCl100k.encodeChat(chat, 'gpt-4', ORDINARY)))
+  say('')
+  say(`Whole chat of these 1,000 messages (gpt-4 format): \`countChat\` ${fmt(tOurs, 2)} ms, gpt-tokenizer \`encodeChat(...).length\` ${fmt(tTheirs, 2)} ms (${fmt(tTheirs / tOurs, 2)}×); counts ${ours.toLocaleString('en-US')} and ${theirs.toLocaleString('en-US')}${ours === theirs ? ' (equal)' : ' (DIFFERENT)'}.`)
+}
+
+// ---- event-loop stall of estimateAsync on 10 MB ---------------------------------------------
+say('')
+say('### Event-loop stall while `estimateAsync` counts 10 MB (`monitorEventLoopDelay({ resolution: 1 })`, worst of 3 runs)')
+say('')
+say('Measured in a child process that loads only this addon (`benchmark/tokens-child.mjs stall`), with a full GC before each run, so that collecting the other tokenizers\' garbage is not counted against it.')
+say('')
+say('| text | worst stall (max delay) | p99 delay | wall time | same text, sync `estimate` (blocks for) | gpt-tokenizer (blocks for, this process) |')
+say('| --- | ---: | ---: | ---: | ---: | ---: |')
+{
+  const r = spawnSync(process.execPath, ['--expose-gc', CHILD, 'stall'], { cwd: root, encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`stall child failed: ${r.stderr}`)
+  const res = JSON.parse(r.stdout)
+  for (const row of res.rows) {
+    const big = row.label.includes('ASCII') ? asciiText(10e6) : corpusText(10e6, 77, { longRuns: false })
+    const gptMs = median(times(1, () => gptCl100k.countTokens(big, ORDINARY)))
+    say(`| ${row.label} | ${fmt(row.worst, 2)} ms | ${fmt(row.p99, 2)} ms | ${fmt(row.wall, 0)} ms | ${fmt(row.syncMs, 0)} ms | ${fmt(gptMs, 0)} ms |`)
+    ratios[`stall ${row.label}`] = row.worst
+  }
+  say('')
+  say(`The monitor's own floor in that process (idle loop, 1 s): max ${fmt(res.idleMax, 2)} ms, p99 ${fmt(res.idleP99, 2)} ms.`)
+}
+
+// ---- first use of each encoding ---------------------------------------------------------------
+say('')
+say('### First use of each encoding (fresh process each; median of 3)')
+say('')
+say('| encoding | sync `estimate`, tables not preloaded (= load time) | sync `estimate` right after `require` (preload running) | sync `estimate` 1.5 s after `require` (preloaded) | `estimateAsync` max event-loop delay, not preloaded |')
+say('| --- | ---: | ---: | ---: | ---: |')
+{
+  const child = (/** @type {string} */ enc, /** @type {string} */ when, /** @type {boolean} */ preload) => {
+    const stalls = []
+    for (let i = 0; i < 3; i++) {
+      const env = { ...process.env }
+      if (preload) delete env.AGENT_CORE_NATIVE_PRELOAD_ENCODINGS
+      else env.AGENT_CORE_NATIVE_PRELOAD_ENCODINGS = 'none'
+      const r = spawnSync(process.execPath, [CHILD, 'first-use', enc, when], { cwd: root, env, encoding: 'utf8' })
+      if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`)
+      stalls.push(JSON.parse(r.stdout).stall)
+    }
+    return median(stalls)
+  }
+  for (const enc of ['cl100k_base', 'o200k_base', 'p50k_base', 'r50k_base']) {
+    const cold = child(enc, 'now', false)
+    const racing = child(enc, 'now', true)
+    const warm = child(enc, 'later', true)
+    const asyncCold = child(enc, 'async', false)
+    say(`| ${enc} | ${fmt(cold, 1)} ms | ${fmt(racing, 1)} ms | ${fmt(warm, 2)} ms | ${fmt(asyncCold, 2)} ms |`)
+    ratios[`first use ${enc}`] = warm
+  }
+  const rss = spawnSync(process.execPath, [CHILD, 'rss'], { cwd: root, encoding: 'utf8' })
+  if (rss.status === 0) {
+    say('')
+    say(`Memory: resident set size grows by ${fmt(JSON.parse(rss.stdout).rssMB, 0)} MB once all four tables are loaded (about half heap, half the table pages of the addon file).`)
+  }
+}
+
+// ---- targets ----------------------------------------------------------------------------------
+say('')
+const r1 = ratios['cl100k_base agent-core-native `estimate` (sync)']
+const r1a = ratios['cl100k_base agent-core-native `estimateAsync`']
+const stall = Math.max(ratios['stall 10 MB mixed (two-byte string)'], ratios['stall 10 MB ASCII (one-byte string)'])
+say('Targets:')
+say(`- >= 2× gpt-tokenizer MB/s on 1 MB (cl100k_base): sync ${fmt(r1, 2)}×, async ${fmt(r1a, 2)}× — ${r1 >= 2 ? 'met' : 'MISSED'}`)
+say(`- >= 1× gpt-tokenizer ops/s on single ~700 B messages: ${fmt(ratios['messages sync'], 2)}× — ${ratios['messages sync'] >= 1 ? 'met' : 'MISSED'}`)
+say(`- estimateAsync on 10 MB, worst event-loop stall <= 2 ms: ${fmt(stall, 2)} ms — ${stall <= 2 ? 'met' : 'MISSED'}`)
+
+// ---- RESULTS.md -------------------------------------------------------------------------------
+const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
+const header = [
+  '## Token counting (`benchmark/tokens.mjs`)',
+  '',
+  `Command: \`node benchmark/tokens.mjs\` · ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC · Node ${process.version} · \`nproc\` ${os.availableParallelism()} (${cpu}) · 1-min load average when the run started: ${loadBefore} (other engineers build on this machine).`,
+  'Texts from `__test__/fixtures/corpus.mjs` (English, code, JSON, German, Chinese, Japanese, other scripts, emoji, whitespace, digits, special-token look-alikes; typical run lengths). Counts are `encode_ordinary` counts: special-token text is ordinary text in every implementation.',
+  '',
+]
+const section = `<!-- BEGIN tokens -->\n${[...header, ...out].join('\n')}\n<!-- END tokens -->`
+const file = path.join(root, 'benchmark/RESULTS.md')
+let doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n\nEach section is written by its script; rerun the command it names to reproduce it.\n'
+if (/<!-- BEGIN tokens -->[\s\S]*<!-- END tokens -->/.test(doc)) doc = doc.replace(/<!-- BEGIN tokens -->[\s\S]*<!-- END tokens -->/, () => section)
+else doc = `${doc.trimEnd()}\n\n${section}\n`
+writeFileSync(file, doc)
+console.error(`wrote ${path.relative(root, file)}`)
