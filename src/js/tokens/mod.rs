@@ -86,7 +86,7 @@ impl TokenEstimator {
 
     /// Number of tokens of `text` in `encoding`, counted on a libuv worker thread: the same
     /// count as `estimate`. The event loop only pays for reading the string out of V8; a
-    /// string above 256 Ki UTF-16 units is read in slices of about 0.5 ms, one per event-loop
+    /// string above 256 Ki UTF-16 units is read in steps of about 0.25 ms, one per event-loop
     /// turn.
     ///
     /// Rejects with `TypeError` `ERR_INVALID_ARG` when `text` is not a string and

@@ -26,9 +26,9 @@ use crate::tokens::{count_tokens, count_tokens_parallel, Encoding};
 /// Strings up to this many UTF-16 units are copied in one go (well under 1 ms).
 pub const INLINE_UNITS: usize = 256 * 1024;
 /// Units per `slice` call when reading a long string.
-const SLICE_UNITS: usize = 64 * 1024;
+const SLICE_UNITS: usize = 32 * 1024;
 /// Main-thread time per event-loop turn spent reading a long string.
-const STEP: Duration = Duration::from_micros(500);
+const STEP: Duration = Duration::from_micros(250);
 
 /// `ERR_INVALID_ARG` (a `TypeError`) for an argument of the wrong type.
 pub fn invalid_arg(what: &str, expected: &str, raw: Raw, v: napi_value) -> Fault {
