@@ -79,7 +79,10 @@ function resolveAliases(raw) {
     if (!KNOWN.has(k)) throw invalidOption(k, 'is not a ConversationCache option')
     if (v === undefined) continue
     const name = /** @type {Record<string, string>} */ (ALIASES)[k] ?? k
-    if (name in out) throw invalidOption(k, `and \`${name}\` are the same option; give one of them`)
+    if (name in out) {
+      const alias = k === name ? nameOf(raw, name) : k
+      throw invalidOption(alias, `is another name of \`${name}\`; give one of them`)
+    }
     out[name] = v
   }
   return out

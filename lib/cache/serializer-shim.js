@@ -8,12 +8,12 @@ async function serializeAsync(value) {
   } catch (e) {
     const msg = String(/** @type {Error} */ (e).message)
     const err = new TypeError(msg)
-    /** @type {any} */ (err).code = /BigInt/.test(msg) ? 'ERR_BIGINT' : 'ERR_CIRCULAR'
+    Object.assign(err, { code: /BigInt/.test(msg) ? "ERR_BIGINT" : "ERR_CIRCULAR" })
     throw err
   }
   if (serialized === undefined) {
     const err = new TypeError('value has no JSON form')
-    /** @type {any} */ (err).code = 'ERR_NOT_SERIALIZABLE'
+    Object.assign(err, { code: "ERR_NOT_SERIALIZABLE" })
     throw err
   }
   return { serialized, truncated: false, bytes: Buffer.byteLength(serialized) }
