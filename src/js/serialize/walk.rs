@@ -139,10 +139,16 @@ impl Walker {
         }
     }
 
-    /// Gives every open frame a reference so it survives the end of the batch's scope.
-    fn keep(&mut self, raw: Raw) -> R<()> {
+    /// Gives the value and every open frame a reference so they survive the end of the
+    /// current handle scope (a batch, or the call that started the walk).
+    pub fn keep(&mut self, raw: Raw) -> R<()> {
+        // The value itself is only needed until the walk has started; it may be a primitive,
+        // and Node-API (before version 10) references objects only: hold it in `[value]`.
+        if !self.started && self.root.reference.is_null() {
+            let holder = raw.array_of(self.root.value)?;
+            self.root.reference = raw.new_ref(holder)?;
+        }
         let mut handles: Vec<&mut Handle> = Vec::new();
-        handles.push(&mut self.root);
         for f in self.frames.iter_mut() {
             handles.push(&mut f.obj);
             if let Kind::Object { keys, .. } = &mut f.kind {
@@ -159,8 +165,9 @@ impl Walker {
 
     /// Refreshes the handles of referenced frames for the next batch.
     fn reload(&mut self, raw: Raw) -> R<()> {
-        if !self.root.reference.is_null() {
-            self.root.value = raw.ref_value(self.root.reference)?;
+        if !self.started && !self.root.reference.is_null() {
+            let holder = raw.ref_value(self.root.reference)?;
+            self.root.value = raw.element(holder, 0)?;
         }
         for f in self.frames.iter_mut() {
             if !f.obj.reference.is_null() {
