@@ -80,11 +80,13 @@ impl Task for RenderTask {
     type JsValue = RawValue;
 
     fn compute(&mut self) -> Result<RenderedText> {
-        let r = match self.input.take() {
+        let input = self.input.take();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match input {
             Some(Input::Whole(tape, cfg)) => render_text(&tape, &cfg),
             Some(Input::Piped(p, last)) => p.finish(last),
             None => Err(CoreError::new(Code::Internal, "render task ran twice")),
-        };
+        }))
+        .unwrap_or_else(|_| Err(CoreError::new(Code::Internal, "rendering panicked")));
         r.map_err(|e| {
             let msg = e.message.clone();
             self.error = Some(e);
@@ -143,6 +145,7 @@ fn finish(env: &Env, tape: Tape, opts: Core) -> R<napi_value> {
 /// nesting, and `RangeError` `ERR_INVALID_OPTION` for bad options. An exception thrown by a
 /// getter, proxy or `toJSON` reaches the caller unchanged.
 #[napi(
+    catch_unwind,
     ts_args_type = "value: unknown, options?: SerializeOptions",
     ts_return_type = "SerializationResult"
 )]
@@ -168,6 +171,7 @@ pub fn serialize(env: Env, value: Unknown, options: Option<Unknown>) -> Result<R
 /// Rejects with the same errors `serialize` throws. If the value is changed while it is
 /// being read, the result is still valid JSON and reflects each part as it was when read.
 #[napi(
+    catch_unwind,
     ts_args_type = "value: unknown, options?: SerializeOptions",
     ts_return_type = "Promise<SerializationResult>"
 )]
@@ -204,7 +208,17 @@ pub fn serialize_async(env: Env, value: Unknown, options: Option<Unknown>) -> Re
                     .create_function_from_closure::<f64, RawValue, _>("serializeStep", move |ctx| {
                         let left = ctx.get::<f64>(0).unwrap_or(1.0);
                         let env = &*ctx.env;
-                        step_once(env, &job, left).map_err(|f| fault_to_napi(env, f))
+                        // No panic may cross into Node: a bug here becomes ERR_INTERNAL.
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            step_once(env, &job, left)
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err(Fault::Core(CoreError::new(
+                                Code::Internal,
+                                "serializeAsync step panicked",
+                            )))
+                        });
+                        r.map_err(|f| fault_to_napi(env, f))
                     })
                     .map_err(internal)?;
                 raw.call(h.recv, h.drive, &[step.raw()])
