@@ -168,24 +168,6 @@ impl Raw {
         Ok(n)
     }
 
-    /// Own enumerable string keys in `Object.keys` order (integer-like keys first).
-    #[inline]
-    pub fn own_keys(self, v: napi_value) -> R<napi_value> {
-        let mut out = ptr::null_mut();
-        // SAFETY: see the impl comment.
-        check(self.0, unsafe {
-            sys::napi_get_all_property_names(
-                self.0,
-                v,
-                sys::KeyCollectionMode::own_only,
-                sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
-                sys::KeyConversion::numbers_to_strings,
-                &mut out,
-            )
-        })?;
-        Ok(out)
-    }
-
     #[inline]
     pub fn call(self, recv: napi_value, f: napi_value, args: &[napi_value]) -> R<napi_value> {
         let mut out = ptr::null_mut();

@@ -69,7 +69,7 @@ const SCRIPT: &str = r#"(function () {
   function firstBudget() { schedule(); return BUDGET - used; }
   function spent(ms) { used += ms; }
   function slice(s, a, b) { return strSlice.call(s, a, b); }
-  return { classify: classify, drive: drive, firstBudget: firstBudget, spent: spent, slice: slice, objectProto: Object.prototype, toJSON: 'toJSON' };
+  return { keys: Object.keys, classify: classify, drive: drive, firstBudget: firstBudget, spent: spent, slice: slice, objectProto: Object.prototype, toJSON: 'toJSON' };
 })()"#;
 
 thread_local! {
@@ -78,6 +78,7 @@ thread_local! {
 
 /// The helper object's members, as handles valid in the current callback.
 pub struct Helpers {
+    pub keys: napi_value,
     pub classify: napi_value,
     pub drive: napi_value,
     pub first_budget: napi_value,
@@ -114,6 +115,7 @@ pub fn helpers(raw: Raw) -> R<Helpers> {
     }
     let obj = raw.ref_value(r)?;
     Ok(Helpers {
+        keys: named(raw, obj, c"keys")?,
         classify: named(raw, obj, c"classify")?,
         drive: named(raw, obj, c"drive")?,
         first_budget: named(raw, obj, c"firstBudget")?,
