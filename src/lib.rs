@@ -10,5 +10,5 @@ pub mod error;
 pub mod metrics;
 pub mod serialize;
 
-#[cfg(feature = "node")]
+#[cfg(all(feature = "node", not(test)))]
 mod js;

@@ -15,7 +15,10 @@ const { KeyedQueue } = require('./update-queue.js')
 const { TokenBucket } = require('./rate-limiter.js')
 const { MemoryPressure, readHeap } = require('./memory-pressure.js')
 const { Latency } = require('./latency.js')
-const { serializeAsync } = require('./serializer.js')
+// The native serializer: exactly JSON.stringify's text, whose length is an entry's size and
+// which L2 stores; rejects cycles / BigInts with TypeError ERR_CIRCULAR / ERR_BIGINT, and
+// never stalls the event loop on a big value.
+const { serializeAsync } = require('../../index.js')
 const { newCounters, toStats, toFamilies } = require('./stats.js')
 const { kL2Tier } = require('./l2-seam.js')
 

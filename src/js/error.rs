@@ -15,7 +15,9 @@ pub fn js_error_value(env: &Env, e: &CoreError) -> Result<Unknown<'static>> {
     // created in it just above, and `out` is a valid out-pointer.
     let status = unsafe {
         match e.code.class() {
-            JsClass::TypeError => sys::napi_create_type_error(env.raw(), code.raw(), msg.raw(), &mut out),
+            JsClass::TypeError => {
+                sys::napi_create_type_error(env.raw(), code.raw(), msg.raw(), &mut out)
+            }
             JsClass::RangeError => {
                 sys::napi_create_range_error(env.raw(), code.raw(), msg.raw(), &mut out)
             }
@@ -36,9 +38,4 @@ pub fn to_napi(env: &Env, e: &CoreError) -> napi::Error {
         Ok(v) => napi::Error::from(v),
         Err(err) => err,
     }
-}
-
-/// `ERR_INVALID_OPTION` / `ERR_INVALID_ARG` helpers for the option converters.
-pub fn invalid_option(env: &Env, option: &str, why: impl std::fmt::Display) -> napi::Error {
-    to_napi(env, &CoreError::invalid_option(option, why))
 }

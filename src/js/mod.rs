@@ -3,4 +3,6 @@
 
 pub mod error;
 mod metrics;
+pub mod raw;
 mod serialize;
+pub mod strings;

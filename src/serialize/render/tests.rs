@@ -74,7 +74,10 @@ fn pretty(v: &V, indent: usize) -> String {
 
 fn sample() -> V {
     V::O(vec![
-        (utf16("a"), V::A(vec![V::N(1.0), s("x"), V::Null, V::B(true), V::B(false)])),
+        (
+            utf16("a"),
+            V::A(vec![V::N(1.0), s("x"), V::Null, V::B(true), V::B(false)]),
+        ),
         (utf16("b"), V::O(vec![])),
         (utf16("c"), V::A(vec![])),
         (utf16("d"), V::O(vec![(utf16("e"), V::N(-0.5))])),
@@ -240,7 +243,11 @@ fn random_value(r: &mut Rng, depth: u32) -> V {
         1 => V::B(r.below(2) == 0),
         2 => V::N((r.next() as i64 as f64) / 1e6),
         3 => V::S(random_string(r)),
-        4 => V::A((0..r.below(5)).map(|_| random_value(r, depth + 1)).collect()),
+        4 => V::A(
+            (0..r.below(5))
+                .map(|_| random_value(r, depth + 1))
+                .collect(),
+        ),
         _ => V::O(
             (0..r.below(5))
                 .map(|_| (random_string(r), random_value(r, depth + 1)))
@@ -309,19 +316,17 @@ fn assert_valid_json(text: &str) -> std::result::Result<(), String> {
                         self.i += 1;
                         return Ok(());
                     }
-                    Some(b'\\') => {
-                        match self.b.get(self.i + 1) {
-                            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
-                            Some(b'u') => {
-                                let h = self.b.get(self.i + 2..self.i + 6).ok_or("short \\u")?;
-                                if !h.iter().all(|c| c.is_ascii_hexdigit()) {
-                                    return Err("bad \\u".into());
-                                }
-                                self.i += 6;
+                    Some(b'\\') => match self.b.get(self.i + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
+                        Some(b'u') => {
+                            let h = self.b.get(self.i + 2..self.i + 6).ok_or("short \\u")?;
+                            if !h.iter().all(|c| c.is_ascii_hexdigit()) {
+                                return Err("bad \\u".into());
                             }
-                            _ => return Err(format!("bad escape at {}", self.i)),
+                            self.i += 6;
                         }
-                    }
+                        _ => return Err(format!("bad escape at {}", self.i)),
+                    },
                     Some(c) if *c < 0x20 => return Err("control char in string".into()),
                     Some(_) => self.i += 1,
                 }
@@ -384,21 +389,116 @@ fn assert_valid_json(text: &str) -> std::result::Result<(), String> {
                     }
                     let start = self.i;
                     while self.i < self.b.len()
-                        && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                        && matches!(
+                            self.b[self.i],
+                            b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                        )
                     {
                         self.i += 1;
                     }
-                    let num = std::str::from_utf8(&self.b[start..self.i]).map_err(|e| e.to_string())?;
-                    num.parse::<f64>().map(|_| ()).map_err(|_| format!("bad number {num:?}"))
+                    let num =
+                        std::str::from_utf8(&self.b[start..self.i]).map_err(|e| e.to_string())?;
+                    num.parse::<f64>()
+                        .map(|_| ())
+                        .map_err(|_| format!("bad number {num:?}"))
                 }
             }
         }
     }
-    let mut p = P { b: text.as_bytes(), i: 0 };
+    let mut p = P {
+        b: text.as_bytes(),
+        i: 0,
+    };
     p.value()?;
     p.ws();
     if p.i != p.b.len() {
         return Err(format!("trailing data at {}", p.i));
     }
     Ok(())
+}
+
+/// Cuts a tape into segments after every `every` tokens, as the reader does between steps.
+fn segments_of(v: &V, every: usize) -> Vec<Tape> {
+    let full = tape_of(v);
+    let mut t = Tape::new();
+    let mut out = Vec::new();
+    for (i, tok) in full.tokens.iter().enumerate() {
+        match *tok {
+            Token::Null => t.push_null(),
+            Token::True => t.push_bool(true),
+            Token::False => t.push_bool(false),
+            Token::Number(n) => t.push_number(n),
+            Token::Str(sp) => t.push_str(full.units_of(sp)),
+            Token::Key(sp) => t.push_key(full.units_of(sp)),
+            Token::ArrayStart => t.begin_array(),
+            Token::ArrayEnd => t.end_array(),
+            Token::ObjectStart => t.begin_object(),
+            Token::ObjectEnd => t.end_object(),
+        }
+        if (i + 1) % every == 0 {
+            out.push(t.take_segment());
+        }
+    }
+    out.push(t.take_segment());
+    out
+}
+
+#[test]
+fn segmented_rendering_equals_whole_rendering() {
+    let mut r = Rng(0xDEADBEEF);
+    for case in 0..200 {
+        let v = V::A((0..4).map(|_| random_value(&mut r, 0)).collect());
+        for indent in [0, 3] {
+            let whole = pretty(&v, indent);
+            let full_len = whole.encode_utf16().count();
+            for every in [1, 2, 5] {
+                for max in [None, Some(full_len / 2 + 2), Some(full_len + 5)] {
+                    let cfg = RenderConfig {
+                        indent,
+                        max_size: max,
+                        truncate: true,
+                    };
+                    let mut rd = Renderer::new(&cfg, Utf8Out::default());
+                    for seg in segments_of(&v, every) {
+                        rd.feed(&seg).unwrap();
+                    }
+                    let got = rd.finish(true).unwrap();
+                    let (want, cut) = to_json(&v, cfg).unwrap();
+                    assert_eq!(
+                        String::from_utf8(got.out.0).unwrap(),
+                        want,
+                        "case {case} every {every}"
+                    );
+                    assert_eq!(got.truncated, cut);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn long_string_read_in_pieces_spans_segments() {
+    let mut t = Tape::new();
+    t.begin_object();
+    t.push_key(&utf16("k"));
+    t.begin_str();
+    t.extend_str(&utf16("hello "));
+    let s1 = t.take_segment();
+    t.extend_str(&utf16("wörld"));
+    let s2 = t.take_segment();
+    t.extend_str(&utf16("😀"));
+    t.end_str();
+    t.end_object();
+    t.finish();
+    let s3 = t.take_segment();
+    let mut rd = Renderer::new(&RenderConfig::default(), Utf16Out::default());
+    for s in [&s1, &s2, &s3] {
+        rd.feed(s).unwrap();
+    }
+    let got = rd.finish(true).unwrap();
+    assert_eq!(
+        String::from_utf16(&got.out.0).unwrap(),
+        "{\"k\":\"hello wörld😀\"}"
+    );
+    assert!(s3.max_unit >= 0xD800 && s1.max_unit < 0x80);
 }
