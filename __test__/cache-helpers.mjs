@@ -1,5 +1,6 @@
 // Shared by the cache-*.test.mjs files (not a test file itself).
 import { createRequire } from 'node:module'
+import { makeConversation } from '../benchmark/conversation.mjs'
 
 const require = createRequire(import.meta.url)
 /** The internal hook through which an L2 tier is handed to the cache (issue 4 builds the real one). */
@@ -9,19 +10,10 @@ export const { kL2Tier } = require('../lib/cache/l2-seam.js')
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 /**
- * A conversation of about `kb` KB of JSON: an array of chat messages.
- * @param {number} kb @param {string} [id]
+ * A conversation of about `kb` KB of JSON (chat messages with prose, code, CJK, emoji).
+ * @param {number} kb @param {number} [seed]
  */
-export function conversation(kb, id = 't') {
-  const messages = []
-  let size = 0
-  for (let i = 0; size < kb * 1024; i++) {
-    const m = { role: i % 2 ? 'assistant' : 'user', content: `message ${i} of ${id}: ${'lorem ipsum '.repeat(20)}`, ts: 1700000000000 + i }
-    size += JSON.stringify(m).length + 1
-    messages.push(m)
-  }
-  return { id, title: `thread ${id}`, messages }
-}
+export const conversation = (kb, seed = 1) => makeConversation(kb * 1024, seed)
 
 /**
  * A matcher for assert.rejects / assert.throws: an error of class `cls` with `code`.

@@ -49,7 +49,7 @@ test('under pressure (a lowered threshold) L1 sheds LRU entries, counts them and
       memoryPressure: { heapUsedRatio: ratio / 4, lowWatermarkRatio: ratio / 8, checkIntervalMs: 0 },
       logger: { warn: (m, meta) => warnings.push([m, meta]), error: () => {} },
     })
-    for (let i = 0; i < 20; i++) await cache.set(`t${i}`, conversation(20, `t${i}`))
+    for (let i = 0; i < 20; i++) await cache.set(`t${i}`, conversation(20, i + 1))
     const s = cache.getStats()
     assert.ok(s.clearedDueToMemoryPressure > 0, 'entries were shed')
     assert.equal(s.evictions, 0, 'shedding is not counted as a capacity eviction')
