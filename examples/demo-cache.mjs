@@ -5,26 +5,15 @@
 //
 //   node examples/demo-cache.mjs
 import { ConversationCache } from '../lib/index.mjs'
-import { makeConversation } from '../benchmark/conversation.mjs'
+import { makeConversation, rng } from '../benchmark/conversation.mjs'
 
 const THREADS = 2000
 const REQUESTS = 20_000
 const CONCURRENCY = 50
 const ZIPF_S = 1.1
 
-/** Deterministic xorshift generator in [0, 1). */
-function rng(seed = 42) {
-  let s = seed >>> 0 || 1
-  return () => {
-    s ^= s << 13
-    s ^= s >>> 17
-    s ^= s << 5
-    return (s >>> 0) / 4294967296
-  }
-}
-
 /** Thread ids drawn from a Zipf distribution over `n` ranks. */
-function zipf(n = THREADS, s = ZIPF_S, random = rng()) {
+function zipf(n = THREADS, s = ZIPF_S, random = rng(42)) {
   const cdf = new Float64Array(n)
   let sum = 0
   for (let k = 1; k <= n; k++) cdf[k - 1] = sum += 1 / k ** s

@@ -209,6 +209,8 @@ export declare class ConversationCache {
    * Concurrent calls for one key share one load; a loader's error reaches every one of them
    * and nothing is cached; null/undefined from the loader is returned as null and not cached
    * (unless `negativeTtlMs`). A loader result that cannot be serialized rejects (ERR_CIRCULAR / ERR_BIGINT).
+   * `loader` defaults to `options.loader`; with neither, the call rejects with ERR_INVALID_ARG.
+   * A caller that joins a load under way shares that load (its own loader is not called).
    */
   getOrLoad<T = any>(threadId: string, loader?: (threadId: string) => T | null | undefined | Promise<T | null | undefined>): Promise<T | null>
   /** The value from L1, else L2; null when neither holds it. Never loads. */
