@@ -143,6 +143,19 @@ test('loaderTimeoutMs rejects every waiter with ERR_LOADER_TIMEOUT; a later resu
   await cache.close()
 })
 
+test('loaderTimeoutMs times the loader only: a loader on time is not failed by the serialization after it', async () => {
+  const cache = new ConversationCache({ loaderTimeoutMs: 1 })
+  // About 3 MB: serializing it takes several event-loop turns, far longer than 1 ms.
+  const big = conversation(3 * 1024)
+  const got = await cache.getOrLoad('big', () => big)
+  assert.equal(got, big)
+  assert.equal(cache.peek('big'), big)
+  const s = cache.getStats()
+  assert.equal(s.loaderTimeouts, 0)
+  assert.equal(s.loaderErrors, 0)
+  await cache.close()
+})
+
 test('invalidate during a load: the callers get the loaded value but it is not cached', async () => {
   const cache = new ConversationCache()
   /** @type {(v: unknown) => void} */

@@ -186,3 +186,15 @@ test('redisUrl and REDIS_URL are accepted (L1-only in this version)', async () =
   assert.equal((await a.health()).l2.state, 'disabled')
   await a.close()
 })
+
+test('the package exports ConversationCache and the native CacheMetrics from both module systems', async () => {
+  const { createRequire } = await import('node:module')
+  const cjs = createRequire(import.meta.url)('@povc/agent-core-native')
+  const esm = await import('@povc/agent-core-native')
+  assert.equal(esm.ConversationCache, cjs.ConversationCache)
+  assert.equal(typeof esm.ConversationCache, 'function')
+  assert.equal(esm.CacheMetrics, cjs.CacheMetrics)
+  const m = new esm.CacheMetrics(['a'])
+  m.record(0, new Float64Array([1, 2, 3]), 2)
+  assert.equal(m.summary(0).count, 2)
+})

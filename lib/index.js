@@ -10,4 +10,6 @@ module.exports = {
   serializeAsync: native.serializeAsync,
   shutdownSerializationPool: native.shutdownSerializationPool,
   ConversationCache,
+  // Low-level: the latency histograms / Prometheus renderer ConversationCache feeds in batches.
+  CacheMetrics: native.CacheMetrics,
 }

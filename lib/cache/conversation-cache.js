@@ -377,15 +377,26 @@ class ConversationCache {
     const ms = this.#o.loaderTimeoutMs
     if (ms === 0) return p
     return new Promise((resolve, reject) => {
-      // Cleared when the flight settles (or the cache closes): it keeps the process alive
-      // at most loaderTimeoutMs, so that a caller awaiting a stuck loader gets its error.
-      f.timer = setTimeout(() => {
+      // Cleared when the loader settles (or the flight is aborted by close()): it keeps the
+      // process alive at most loaderTimeoutMs, so that a caller awaiting a stuck loader gets
+      // its error. It times the loader only, not the serialization after it.
+      const timer = setTimeout(() => {
         timedOut = true
         this.#c.loaderTimeouts++
         this.#c.loaderErrors++
         reject(errors.loaderTimeout(key, ms))
       }, ms)
-      p.then(resolve, reject)
+      f.timer = timer
+      p.then(
+        (v) => {
+          clearTimeout(timer)
+          resolve(v)
+        },
+        (e) => {
+          clearTimeout(timer)
+          reject(e)
+        },
+      )
     })
   }
 
