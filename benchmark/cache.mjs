@@ -5,7 +5,8 @@
 //   node benchmark/cache.mjs --no-write (prints only)
 //
 // Each figure is the median over rounds of (round time / ops in the round), a round lasting
-// about 5 ms, after warm-up rounds. Every contender reads 100 keys in turn, all held.
+// about 5 ms, after warm-up rounds; rounds go round-robin over the contenders. Every
+// contender reads 100 keys in turn, all held.
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LRUCache } from 'lru-cache'
@@ -21,33 +22,46 @@ const ROUNDS = 40
 const WARMUP = 8
 const ROUND_MS = 5
 
+/** @typedef {{ op: (i: number) => unknown, async: boolean }} Task */
+
+/** Runs `batch` calls of a task; returns ms. @param {Task} t @param {number} batch */
+async function timeBatch(t, batch) {
+  const t0 = performance.now()
+  if (t.async) for (let i = 0; i < batch; i++) await t.op(i)
+  else for (let i = 0; i < batch; i++) t.op(i)
+  return performance.now() - t0
+}
+
 /**
- * Median ns per op of `op(i)` (sync or async).
- * @param {(i: number) => unknown} op @param {boolean} isAsync
+ * Median ns per call of each task. Batches are calibrated to last about ROUND_MS; rounds
+ * then go round-robin over the tasks, so that whatever slows the machine for a while (GC,
+ * the other core's neighbours, a deopt) falls on every contender alike.
+ * @param {Record<string, Task>} tasks
+ * @returns {Promise<Record<string, number>>}
  */
-async function measure(op, isAsync) {
-  // Calibrate the batch so that a round lasts about ROUND_MS.
-  let batch = 1
-  for (;;) {
-    const t0 = performance.now()
-    if (isAsync) for (let i = 0; i < batch; i++) await op(i)
-    else for (let i = 0; i < batch; i++) op(i)
-    const dt = performance.now() - t0
-    if (dt >= ROUND_MS / 4 || batch >= 1 << 20) {
-      batch = Math.max(1, Math.round((batch * ROUND_MS) / Math.max(dt, 1e-3)))
-      break
+async function measure(tasks) {
+  /** @type {Record<string, number>} */
+  const batch = {}
+  for (const [name, t] of Object.entries(tasks)) {
+    let n = 1
+    for (;;) {
+      const dt = await timeBatch(t, n)
+      if (dt >= ROUND_MS / 4 || n >= 1 << 20) {
+        batch[name] = Math.max(1, Math.round((n * ROUND_MS) / Math.max(dt, 1e-3)))
+        break
+      }
+      n *= 4
     }
-    batch *= 4
   }
-  const perOp = []
+  /** @type {Record<string, number[]>} */
+  const perOp = Object.fromEntries(Object.keys(tasks).map((n) => [n, []]))
   for (let r = 0; r < WARMUP + ROUNDS; r++) {
-    const t0 = performance.now()
-    if (isAsync) for (let i = 0; i < batch; i++) await op(i)
-    else for (let i = 0; i < batch; i++) op(i)
-    const dt = performance.now() - t0
-    if (r >= WARMUP) perOp.push((dt * 1e6) / batch)
+    for (const [name, t] of Object.entries(tasks)) {
+      const dt = await timeBatch(t, batch[name])
+      if (r >= WARMUP) perOp[name].push((dt * 1e6) / batch[name])
+    }
   }
-  return median(perOp)
+  return Object.fromEntries(Object.entries(perOp).map(([n, xs]) => [n, median(xs)]))
 }
 
 async function hits(/** @type {number} */ kb) {
@@ -74,14 +88,14 @@ async function hits(/** @type {number} */ kb) {
   const key = (/** @type {number} */ i) => KEYS[i % KEYS.length]
   const map = new Map(KEYS.map((k) => [k, value]))
 
-  const rows = {
-    'Map.get (reference)': await measure((i) => map.get(key(i)), false),
-    'lru-cache get': await measure((i) => lru.get(key(i)), false),
-    'ConversationCache peek': await measure((i) => ours.peek(key(i)), false),
-    'ConversationCache getOrLoad (L1 hit)': await measure((i) => ours.getOrLoad(key(i), load), true),
-    'bentocache getOrSet (memory, serialize: false)': await measure((i) => bentoRef.getOrSet({ key: key(i), factory: load }), true),
-    'bentocache getOrSet (memory, serialize: true, default)': await measure((i) => bentoSer.getOrSet({ key: key(i), factory: load }), true),
-  }
+  const rows = await measure({
+    'Map.get (reference)': { op: (i) => map.get(key(i)), async: false },
+    'lru-cache get': { op: (i) => lru.get(key(i)), async: false },
+    'ConversationCache peek': { op: (i) => ours.peek(key(i)), async: false },
+    'ConversationCache getOrLoad (L1 hit)': { op: (i) => ours.getOrLoad(key(i), load), async: true },
+    'bentocache getOrSet (memory, serialize: false)': { op: (i) => bentoRef.getOrSet({ key: key(i), factory: load }), async: true },
+    'bentocache getOrSet (memory, serialize: true, default)': { op: (i) => bentoSer.getOrSet({ key: key(i), factory: load }), async: true },
+  })
   // Sanity: every contender answers with the conversation.
   const got = /** @type {any} */ (await ours.getOrLoad(KEYS[0], load))
   const b = /** @type {any} */ (await bentoSer.getOrSet({ key: KEYS[0], factory: load }))
@@ -98,14 +112,13 @@ async function boundary() {
   const m = new CacheMetrics(['l1'])
   const samples = new Float64Array(1024).map((_, i) => 0.0002 + i * 1e-7)
   const resolved = Promise.resolve(1)
-  const batch = await measure(() => m.record(0, samples, 1024), false)
-  return {
-    'performance.now() (one call; the hot path makes two)': await measure(() => performance.now(), false),
-    'await of an already-resolved promise': await measure(() => resolved, true),
-    'native CacheMetrics#summary (a native method returning an object)': await measure(() => m.summary(0), false),
-    'native CacheMetrics#record, one batch of 1,024 samples': batch,
-    'the same, per sample': batch / 1024,
-  }
+  const r = await measure({
+    'performance.now() (one call; the hot path makes two)': { op: () => performance.now(), async: false },
+    'await of an already-resolved promise': { op: () => resolved, async: true },
+    'native CacheMetrics#summary (a native method returning an object)': { op: () => m.summary(0), async: false },
+    'native CacheMetrics#record, one batch of 1,024 samples': { op: () => m.record(0, samples, 1024), async: false },
+  })
+  return { ...r, 'the same, per sample': r['native CacheMetrics#record, one batch of 1,024 samples'] / 1024 }
 }
 
 async function stampede(runs = 15, loaderMs = 50) {
@@ -166,7 +179,7 @@ const bd = await boundary()
 const lines = []
 lines.push('## Cache (L1 hits and stampede)', '')
 lines.push(`Command: \`node benchmark/cache.mjs\` — ${header}; 1-minute load when measuring began ${load.toFixed(2)}.`)
-lines.push('', 'Median time per call over 40 rounds of ~5 ms each (after warm-up); 100 keys read in turn, all held. ' +
+lines.push('', 'Median time per call over 40 rounds of ~5 ms each per contender (after warm-up), the contenders taking turns round by round; 100 keys read in turn, all held. ' +
   'Conversations are arrays of chat messages.', '')
 lines.push(`| contender | ${results.map((r) => `${r.kb} KB (${r.messages} msgs)`).join(' | ')} |`)
 lines.push(`| --- | ${results.map(() => '---:').join(' | ')} |`)
