@@ -82,11 +82,11 @@ test('a single value larger than maxBytes is not held, and counted', async () =>
 })
 
 test('entries expire after ttlMs', async () => {
-  const cache = new ConversationCache({ ttlMs: 40 })
+  const cache = new ConversationCache({ ttlMs: 200 })
   const v = { v: 1 }
   await cache.set('t', v)
   assert.equal(await cache.get('t'), v)
-  await sleep(70)
+  await sleep(260)
   assert.equal(cache.peek('t'), undefined)
   assert.equal(await cache.get('t'), null)
   let calls = 0
@@ -98,15 +98,16 @@ test('entries expire after ttlMs', async () => {
 })
 
 test('a per-entry ttlMs overrides the cache TTL, and 0 means no expiry', async () => {
-  const cache = new ConversationCache({ ttlMs: 40 })
-  await cache.set('short', { v: 1 }, { ttlMs: 10 })
-  await cache.set('long', { v: 2 }, { ttlMs: 10_000 })
+  // Margins of 200+ ms either side, so a slow machine cannot flip an answer.
+  const cache = new ConversationCache({ ttlMs: 400 })
+  await cache.set('short', { v: 1 }, { ttlMs: 20 })
+  await cache.set('long', { v: 2 }, { ttlMs: 60_000 })
   await cache.set('forever', { v: 3 }, { ttlMs: 0 })
   await cache.set('default', { v: 4 })
-  await sleep(25)
+  await sleep(100)
   assert.equal(cache.peek('short'), undefined)
   assert.deepEqual(cache.peek('default'), { v: 4 })
-  await sleep(40)
+  await sleep(400)
   assert.equal(cache.peek('default'), undefined)
   assert.deepEqual(cache.peek('long'), { v: 2 })
   assert.deepEqual(cache.peek('forever'), { v: 3 })

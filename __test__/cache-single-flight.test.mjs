@@ -79,14 +79,14 @@ test('a loader returning null or undefined caches nothing; negativeTtlMs caches 
   assert.equal(cache.getStats().entries, 0)
   await cache.close()
 
-  const neg = new ConversationCache({ negativeTtlMs: 60 })
+  const neg = new ConversationCache({ negativeTtlMs: 200 })
   calls = 0
   assert.equal(await neg.getOrLoad('missing', nothing), null)
   assert.equal(await neg.getOrLoad('missing', nothing), null)
   assert.equal(calls, 1, 'the absence is remembered')
   assert.equal(neg.peek('missing'), null)
   assert.equal(await neg.get('missing'), null)
-  await sleep(90)
+  await sleep(260)
   assert.equal(await neg.getOrLoad('missing', nothing), null)
   assert.equal(calls, 2, 'and forgotten after negativeTtlMs')
   await neg.close()
