@@ -10,6 +10,26 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * Latency histograms (HDR, 3 significant digits) per cache tier and the Prometheus text
+ * exposition of a cache. Used by `ConversationCache`; not meant to be used on its own.
+ */
+export declare class CacheMetrics {
+  /** One latency histogram per tier name, e.g. `['l1', 'l2', 'loader']`. */
+  constructor(tiers: Array<string>)
+  /** Records the first `count` samples (milliseconds) of `samples` for tier number `tier`. */
+  record(tier: number, samples: Float64Array, count: number): void
+  /** Count, sum, mean and percentiles of tier number `tier`, in milliseconds. */
+  summary(tier: number): LatencySummary
+  /**
+   * Prometheus text: the given counter/gauge families, then a summary family
+   * `latencyName` (seconds) with one `tierLabel="<tier>"` set of lines per tier.
+   */
+  prometheus(families: Array<MetricFamily>, latencyName: string, latencyHelp: string, tierLabel: string): string
+  /** Forgets every latency sample. */
+  reset(): void
+}
+
+/**
  * Exact token counts for OpenAI's BPE encodings, identical to OpenAI's tiktoken
  * (`encode_ordinary`: text that looks like a special token, such as `<|endoftext|>`, counts
  * as ordinary text). The tables ship inside the addon; nothing is downloaded. All four are
@@ -118,6 +138,40 @@ export interface ChatToolCall {
  * functions read and return encoding names as plain strings.)
  */
 export type Encoding = 'cl100k_base' | 'o200k_base' | 'p50k_base' | 'r50k_base'
+
+/** Latencies of one tier, in milliseconds (all 0 when nothing was recorded). */
+export interface LatencySummary {
+  /** Number of samples. */
+  count: number
+  /** Sum of the samples. */
+  sum: number
+  mean: number
+  p50: number
+  p95: number
+  p99: number
+  max: number
+}
+
+/** A counter or gauge family to render. */
+export interface MetricFamily {
+  name: string
+  help: string
+  /** `'counter'` or `'gauge'`. */
+  type: string
+  samples: Array<MetricSample>
+}
+
+/** One label of a metric sample. */
+export interface MetricLabel {
+  name: string
+  value: string
+}
+
+/** One sample line of a counter or gauge. */
+export interface MetricSample {
+  labels?: Array<MetricLabel>
+  value: number
+}
 
 /** What `serialize` / `serializeAsync` return. */
 export interface SerializationResult {

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.CacheMetrics = nativeBinding.CacheMetrics
 module.exports.TokenEstimator = nativeBinding.TokenEstimator
 module.exports.Encoding = nativeBinding.Encoding
 module.exports.EncodingName = nativeBinding.EncodingName

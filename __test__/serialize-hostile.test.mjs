@@ -160,3 +160,13 @@ test('without external strings (older runtimes) the text is copied and still exa
     assert.equal(r.stdout, 'same')
   }
 })
+
+test('a burst of calls in one turn shares one budget: later calls wait for the next turns and stay exact', async () => {
+  const big = makeConversation(300_000)
+  /** @type {unknown[]} */
+  const values = []
+  for (let i = 0; i < 40; i++) values.push(big, false, 'text', 42, null, [i], { i })
+  const pending = values.map((v) => serializeAsync(v)) // all started in this one turn
+  const results = await Promise.all(pending)
+  results.forEach((r, i) => assert.equal(r.serialized, JSON.stringify(values[i])))
+})

@@ -42,6 +42,9 @@ pub fn check(env: napi_env, status: napi_status) -> R<()> {
     }
 }
 
+/// Strings shorter than this many units are copied without asking their length first.
+pub const SHORT: usize = 256;
+
 /// A raw environment handle for the duration of one callback.
 #[derive(Clone, Copy)]
 pub struct Raw(pub napi_env);
@@ -109,6 +112,40 @@ impl Raw {
         Ok(())
     }
 
+    /// Appends a JS string to `out` if it has fewer than [`SHORT`] units, in one call;
+    /// returns false (appending nothing) for a longer string.
+    #[inline]
+    pub fn append_short_str(self, v: napi_value, out: &mut Vec<u16>) -> R<bool> {
+        out.reserve(SHORT);
+        let start = out.len();
+        let mut copied = 0usize;
+        // SAFETY: see the impl comment. The buffer is the vector's spare capacity of at least
+        // SHORT units; Node-API writes at most SHORT - 1 units plus a NUL, and `set_len`
+        // covers only the units it reports as written.
+        unsafe {
+            let buf = out.as_mut_ptr().add(start);
+            check(
+                self.0,
+                sys::napi_get_value_string_utf16(self.0, v, buf, SHORT, &mut copied),
+            )?;
+            if copied < SHORT - 1 {
+                out.set_len(start + copied);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Appends a whole JS string to `out`.
+    #[inline]
+    pub fn append_str(self, v: napi_value, out: &mut Vec<u16>) -> R<()> {
+        if !self.append_short_str(v, out)? {
+            let len = self.str_len(v)?;
+            self.append_utf16(v, len, out)?;
+        }
+        Ok(())
+    }
+
     #[inline]
     pub fn element(self, obj: napi_value, i: u32) -> R<napi_value> {
         let mut out = ptr::null_mut();
@@ -166,24 +203,6 @@ impl Raw {
             sys::napi_get_array_length(self.0, v, &mut n)
         })?;
         Ok(n)
-    }
-
-    /// Own enumerable string keys in `Object.keys` order (integer-like keys first).
-    #[inline]
-    pub fn own_keys(self, v: napi_value) -> R<napi_value> {
-        let mut out = ptr::null_mut();
-        // SAFETY: see the impl comment.
-        check(self.0, unsafe {
-            sys::napi_get_all_property_names(
-                self.0,
-                v,
-                sys::KeyCollectionMode::own_only,
-                sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
-                sys::KeyConversion::numbers_to_strings,
-                &mut out,
-            )
-        })?;
-        Ok(out)
     }
 
     #[inline]

@@ -34,19 +34,42 @@ const SCRIPT: &str = r#"(function () {
     if (brand(biv, v)) return 6;
     return 0;
   }
-  // Calls step() once per event-loop turn until it returns something other than undefined.
+  // One scheduler for every serializeAsync in this thread: each event-loop turn gives all
+  // unfinished serializations together at most BUDGET ms of main-thread time (round robin),
+  // so many concurrent calls stall the loop no more than one does. step(budgetMs) returns
+  // undefined while unfinished. First steps run inside the serializeAsync() call itself, and
+  // also draw on the current turn's budget (firstBudget / spent).
+  const BUDGET = 1;
+  const now = () => performance.now();
+  const jobs = [];
+  let pending = false;
+  let used = 0;
+  function schedule() { if (!pending) { pending = true; later(tick); } }
+  function tick() {
+    pending = false;
+    used = 0;
+    const start = now();
+    while (jobs.length > 0) {
+      const left = BUDGET - (now() - start);
+      if (left <= 0) break;
+      const job = jobs.shift();
+      let r;
+      try { r = job.step(left); } catch (e) { job.reject(e); continue; }
+      if (r === undefined) jobs.push(job); else job.resolve(r);
+    }
+    if (jobs.length > 0) schedule();
+  }
   function drive(step) {
     return new Promise(function (resolve, reject) {
-      function tick() {
-        let r;
-        try { r = step(); } catch (e) { reject(e); return; }
-        if (r === undefined) later(tick); else resolve(r);
-      }
-      later(tick);
+      jobs.push({ step: step, resolve: resolve, reject: reject });
+      schedule();
     });
   }
+  // Main-thread time the current turn still has for a first step (ms).
+  function firstBudget() { schedule(); return BUDGET - used; }
+  function spent(ms) { used += ms; }
   function slice(s, a, b) { return strSlice.call(s, a, b); }
-  return { classify: classify, drive: drive, slice: slice, objectProto: Object.prototype, toJSON: 'toJSON' };
+  return { keys: Object.keys, classify: classify, drive: drive, firstBudget: firstBudget, spent: spent, slice: slice, objectProto: Object.prototype, toJSON: 'toJSON' };
 })()"#;
 
 thread_local! {
@@ -55,8 +78,11 @@ thread_local! {
 
 /// The helper object's members, as handles valid in the current callback.
 pub struct Helpers {
+    pub keys: napi_value,
     pub classify: napi_value,
     pub drive: napi_value,
+    pub first_budget: napi_value,
+    pub spent: napi_value,
     pub slice: napi_value,
     pub object_proto: napi_value,
     pub to_json: napi_value,
@@ -89,8 +115,11 @@ pub fn helpers(raw: Raw) -> R<Helpers> {
     }
     let obj = raw.ref_value(r)?;
     Ok(Helpers {
+        keys: named(raw, obj, c"keys")?,
         classify: named(raw, obj, c"classify")?,
         drive: named(raw, obj, c"drive")?,
+        first_budget: named(raw, obj, c"firstBudget")?,
+        spent: named(raw, obj, c"spent")?,
         slice: named(raw, obj, c"slice")?,
         object_proto: named(raw, obj, c"objectProto")?,
         to_json: named(raw, obj, c"toJSON")?,

@@ -28,8 +28,11 @@ use crate::serialize::{
 
 use walk::Walker;
 
-/// Main-thread time per step of `serializeAsync` before it yields to the event loop.
-const STEP: Duration = Duration::from_micros(1000);
+/// Main-thread time a step may take, from the milliseconds the scheduler (`helpers.rs`)
+/// grants it (at most 1 ms per event-loop turn for all serializations together).
+fn budget(ms: f64) -> Duration {
+    Duration::from_secs_f64(ms.clamp(0.05, 1.0) / 1e3)
+}
 /// Tapes up to this many units are rendered on the main thread (a thread hop costs more).
 const INLINE_UNITS: usize = 64 * 1024;
 
@@ -77,11 +80,13 @@ impl Task for RenderTask {
     type JsValue = RawValue;
 
     fn compute(&mut self) -> Result<RenderedText> {
-        let r = match self.input.take() {
+        let input = self.input.take();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match input {
             Some(Input::Whole(tape, cfg)) => render_text(&tape, &cfg),
             Some(Input::Piped(p, last)) => p.finish(last),
             None => Err(CoreError::new(Code::Internal, "render task ran twice")),
-        };
+        }))
+        .unwrap_or_else(|_| Err(CoreError::new(Code::Internal, "rendering panicked")));
         r.map_err(|e| {
             let msg = e.message.clone();
             self.error = Some(e);
@@ -140,6 +145,7 @@ fn finish(env: &Env, tape: Tape, opts: Core) -> R<napi_value> {
 /// nesting, and `RangeError` `ERR_INVALID_OPTION` for bad options. An exception thrown by a
 /// getter, proxy or `toJSON` reaches the caller unchanged.
 #[napi(
+    catch_unwind,
     ts_args_type = "value: unknown, options?: SerializeOptions",
     ts_return_type = "SerializationResult"
 )]
@@ -165,6 +171,7 @@ pub fn serialize(env: Env, value: Unknown, options: Option<Unknown>) -> Result<R
 /// Rejects with the same errors `serialize` throws. If the value is changed while it is
 /// being read, the result is still valid JSON and reflects each part as it was when read.
 #[napi(
+    catch_unwind,
     ts_args_type = "value: unknown, options?: SerializeOptions",
     ts_return_type = "Promise<SerializationResult>"
 )]
@@ -173,7 +180,19 @@ pub fn serialize_async(env: Env, value: Unknown, options: Option<Unknown>) -> Re
     let start = || -> R<napi_value> {
         let opts = options::parse(raw, options.map(|o| o.raw()))?;
         let mut w = Walker::new(value.raw(), opts.read_limit(), true);
-        match w.step(raw, Some(Instant::now() + STEP)) {
+        // The first step runs now, within what this event-loop turn has left.
+        let h = helpers::helpers(raw)?;
+        let left = raw.f64(raw.call(h.recv, h.first_budget, &[])?)?;
+        let started = Instant::now();
+        let first = if left > 0.0 {
+            w.step(raw, Some(started + budget(left)))
+        } else {
+            // No time left in this turn: only hold on to the value for later steps.
+            w.keep(raw).map(|_| false)
+        };
+        let used = started.elapsed().as_secs_f64() * 1e3;
+        raw.call(h.recv, h.spent, &[raw.number(used)?])?;
+        match first {
             Err(f) => {
                 w.release(raw);
                 Err(f)
@@ -186,14 +205,22 @@ pub fn serialize_async(env: Env, value: Unknown, options: Option<Unknown>) -> Re
                     pipeline: None,
                 })));
                 let step = env
-                    .create_function_from_closure::<(), RawValue, _>("serializeStep", move |ctx| {
+                    .create_function_from_closure::<f64, RawValue, _>("serializeStep", move |ctx| {
+                        let left = ctx.get::<f64>(0).unwrap_or(1.0);
                         let env = &*ctx.env;
-                        step_once(env, &job).map_err(|f| fault_to_napi(env, f))
+                        // No panic may cross into Node: a bug here becomes ERR_INTERNAL.
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            step_once(env, &job, left)
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err(Fault::Core(CoreError::new(
+                                Code::Internal,
+                                "serializeAsync step panicked",
+                            )))
+                        });
+                        r.map_err(|f| fault_to_napi(env, f))
                     })
-                    .map_err(|e| {
-                        Fault::Core(CoreError::new(crate::error::Code::Internal, e.reason))
-                    })?;
-                let h = helpers::helpers(raw)?;
+                    .map_err(internal)?;
                 raw.call(h.recv, h.drive, &[step.raw()])
             }
         }
@@ -226,7 +253,7 @@ struct AsyncJob {
 type Job = Rc<RefCell<Option<AsyncJob>>>;
 
 /// One step of an async walk: `undefined` while unfinished, then the render promise.
-fn step_once(env: &Env, job: &Job) -> R<RawValue> {
+fn step_once(env: &Env, job: &Job, left_ms: f64) -> R<RawValue> {
     let raw = Raw(env.raw());
     let mut slot = job.borrow_mut();
     let Some(j) = slot.as_mut() else {
@@ -238,7 +265,7 @@ fn step_once(env: &Env, job: &Job) -> R<RawValue> {
     if j.pipeline.as_ref().is_some_and(|p| p.stopped()) {
         j.walker.stop_reading();
     }
-    match j.walker.step(raw, Some(Instant::now() + STEP)) {
+    match j.walker.step(raw, Some(Instant::now() + budget(left_ms))) {
         Ok(false) => {
             // Render what was read so far on a render thread while reading goes on.
             if j.pipeline.is_none() {

@@ -139,10 +139,16 @@ impl Walker {
         }
     }
 
-    /// Gives every open frame a reference so it survives the end of the batch's scope.
-    fn keep(&mut self, raw: Raw) -> R<()> {
+    /// Gives the value and every open frame a reference so they survive the end of the
+    /// current handle scope (a batch, or the call that started the walk).
+    pub fn keep(&mut self, raw: Raw) -> R<()> {
+        // The value itself is only needed until the walk has started; it may be a primitive,
+        // and Node-API (before version 10) references objects only: hold it in `[value]`.
+        if !self.started && self.root.reference.is_null() {
+            let holder = raw.array_of(self.root.value)?;
+            self.root.reference = raw.new_ref(holder)?;
+        }
         let mut handles: Vec<&mut Handle> = Vec::new();
-        handles.push(&mut self.root);
         for f in self.frames.iter_mut() {
             handles.push(&mut f.obj);
             if let Kind::Object { keys, .. } = &mut f.kind {
@@ -159,8 +165,9 @@ impl Walker {
 
     /// Refreshes the handles of referenced frames for the next batch.
     fn reload(&mut self, raw: Raw) -> R<()> {
-        if !self.root.reference.is_null() {
-            self.root.value = raw.ref_value(self.root.reference)?;
+        if !self.started && !self.root.reference.is_null() {
+            let holder = raw.ref_value(self.root.reference)?;
+            self.root.value = raw.element(holder, 0)?;
         }
         for f in self.frames.iter_mut() {
             if !f.obj.reference.is_null() {
@@ -306,9 +313,8 @@ impl Walker {
             };
         }
         if let Key::Name(k) = key {
-            let len = raw.str_len(k)?;
             let start = self.tape.mark();
-            raw.append_utf16(k, len, &mut self.tape.units)?;
+            raw.append_str(k, &mut self.tape.units)?;
             self.tape.push_key_from(start);
         }
         match resolved {
@@ -317,6 +323,12 @@ impl Walker {
             Resolved::Bool(b) => self.tape.push_bool(b),
             Resolved::Num(n) => self.tape.push_number(n),
             Resolved::Str(s) => {
+                // Short strings (most) are copied in one call; longer ones are measured first.
+                let start = self.tape.mark();
+                if raw.append_short_str(s, &mut self.tape.units)? {
+                    self.tape.push_str_from(start);
+                    return Ok(());
+                }
                 let len = raw.str_len(s)?;
                 if self.split_strings && len > LONG_STRING {
                     self.tape.begin_str();
@@ -354,7 +366,9 @@ impl Walker {
             }
             Resolved::Object(o) => {
                 self.check_cycle(raw, o)?;
-                let keys = raw.own_keys(o)?;
+                // `Object.keys` (own enumerable string keys, integer-like first): faster than
+                // napi_get_all_property_names, which takes V8's slow key-collection path.
+                let keys = raw.call(h.recv, h.keys, &[o])?;
                 let len = raw.array_len(keys)?;
                 self.tape.begin_object();
                 self.frames.push(Frame {

@@ -27,7 +27,10 @@ use crate::tokens::{count_tokens, count_tokens_parallel, Encoding};
 pub const INLINE_UNITS: usize = 256 * 1024;
 /// Units per `slice` call when reading a long string.
 const SLICE_UNITS: usize = 32 * 1024;
-/// Main-thread time per event-loop turn spent reading a long string.
+/// The most main-thread time one step of reading a long string takes. Steps run under the
+/// package's one scheduler of main-thread work (`serialize::helpers`' `drive`: every
+/// event-loop turn gives all unfinished jobs together a fixed budget, round robin), which
+/// passes each step the budget left in the turn.
 const STEP: Duration = Duration::from_micros(250);
 
 /// `ERR_INVALID_ARG` (a `TypeError`) for an argument of the wrong type.
@@ -201,17 +204,17 @@ struct SlicedRead {
 }
 
 impl SlicedRead {
-    /// Reads slices for about [`STEP`]; returns the count's promise once all is read. On
-    /// failure the string is let go (no later step comes).
-    fn step(&mut self, env: &Env) -> R<Option<napi_value>> {
-        let r = self.read(env);
+    /// Reads slices for about `min(left, STEP)`; returns the count's promise once all is
+    /// read. On failure the string is let go (no later step comes).
+    fn step(&mut self, env: &Env, left: Duration) -> R<Option<napi_value>> {
+        let r = self.read(env, left.min(STEP));
         if r.is_err() {
             Raw(env.raw()).delete_ref(self.holder);
         }
         r
     }
 
-    fn read(&mut self, env: &Env) -> R<Option<napi_value>> {
+    fn read(&mut self, env: &Env, budget: Duration) -> R<Option<napi_value>> {
         let raw = Raw(env.raw());
         let started = Instant::now();
         let holder = raw.ref_value(self.holder)?;
@@ -223,7 +226,7 @@ impl SlicedRead {
             let piece = raw.call(h.recv, h.slice, &[text, args[0], args[1]])?;
             raw.append_utf16(piece, end - self.pos, &mut self.buf)?;
             self.pos = end;
-            if started.elapsed() >= STEP {
+            if started.elapsed() >= budget {
                 break;
             }
         }
@@ -254,9 +257,15 @@ pub fn count_long_async(env: &Env, text: napi_value, units: usize, enc: Encoding
     };
     let job = Rc::new(RefCell::new(read));
     let step = env
-        .create_function_from_closure::<(), RawValue, _>("estimateAsyncStep", move |ctx| {
+        .create_function_from_closure::<f64, RawValue, _>("estimateAsyncStep", move |ctx| {
+            // The scheduler passes the milliseconds left in this turn's budget.
+            let left_ms = ctx.get::<f64>(0).unwrap_or(0.25);
+            let left = Duration::from_secs_f64((left_ms / 1000.0).clamp(0.0, 1.0));
             let env = &*ctx.env;
-            let r = job.borrow_mut().step(env);
+            let r = match job.try_borrow_mut() {
+                Ok(mut read) => read.step(env, left),
+                Err(_) => Err(Fault::Core(internal("estimateAsync step re-entered"))),
+            };
             match r {
                 Ok(Some(promise)) => Ok(RawValue(promise)),
                 Ok(None) => Raw(env.raw()).undefined().map(RawValue),
