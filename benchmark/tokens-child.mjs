@@ -7,24 +7,13 @@ import { createRequire } from 'node:module'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
 import { corpusText, asciiText } from '../__test__/fixtures/corpus.mjs'
+import { median, times } from './timing.mjs'
 
 const require = createRequire(import.meta.url)
 const [mode, ...args] = process.argv.slice(2)
 const rssBefore = process.memoryUsage().rss
 const { TokenEstimator } = require('@povc/agent-core-native')
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms))
-/** @param {number[]} a */
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]
-/** @param {number} n @param {() => unknown} f */
-function times(n, f) {
-  const out = []
-  for (let i = 0; i < n; i++) {
-    const t = performance.now()
-    f()
-    out.push(performance.now() - t)
-  }
-  return out
-}
 const print = (/** @type {unknown} */ v) => process.stdout.write(JSON.stringify(v))
 
 if (mode === 'first-use') {

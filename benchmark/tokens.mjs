@@ -15,6 +15,7 @@ import * as gptCl100k from 'gpt-tokenizer/encoding/cl100k_base'
 import * as gptO200k from 'gpt-tokenizer/encoding/o200k_base'
 import { getEncoding } from 'js-tiktoken'
 import { corpusText, corpusMessages, asciiText } from '../__test__/fixtures/corpus.mjs'
+import { median, times } from './timing.mjs'
 
 const require = createRequire(import.meta.url)
 const { TokenEstimator } = require('@povc/agent-core-native')
@@ -25,31 +26,6 @@ const ORDINARY = { disallowedSpecial: new Set() } // gpt-tokenizer: special-toke
 const GPT = { cl100k_base: gptCl100k, o200k_base: gptO200k }
 
 // ---------------------------------------------------------------------------------------
-/** @param {number[]} a */
-function median(a) {
-  const s = [...a].sort((x, y) => x - y)
-  return s[Math.floor(s.length / 2)]
-}
-/** @param {number} n @param {() => unknown} f */
-function times(n, f) {
-  const out = []
-  for (let i = 0; i < n; i++) {
-    const t = performance.now()
-    f()
-    out.push(performance.now() - t)
-  }
-  return out
-}
-/** @param {number} n @param {() => Promise<unknown>} f */
-async function timesAsync(n, f) {
-  const out = []
-  for (let i = 0; i < n; i++) {
-    const t = performance.now()
-    await f()
-    out.push(performance.now() - t)
-  }
-  return out
-}
 const load1 = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0])
 const fmt = (/** @type {number} */ n, d = 1) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
 
