@@ -1,6 +1,7 @@
 //! Engine comparison for the token counter: tiktoken-rs vs GitHub's `bpe` / `bpe-openai`
-//! on the same mixed text. Not part of `npm test`; run with
-//! `node benchmark/tokens-corpus.mjs && cargo bench --bench tokens_engines -- benchmark/.tmp/corpus-1mb.txt`.
+//! on the same mixed text. Not part of `npm test`; run `node benchmark/tokens.mjs` once (it
+//! writes the text to `benchmark/.tmp/corpus-1mb-typical.txt`), then
+//! `cargo bench --bench tokens_engines`.
 //! Prints load times (first use of each table), MB/s per engine and encoding, and whether
 //! the engines' counts agree (whole text and per 4 KB piece).
 
@@ -39,9 +40,9 @@ fn main() {
     let path = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with('-'))
-        .unwrap_or_else(|| "benchmark/.tmp/corpus-1mb.txt".into());
+        .unwrap_or_else(|| "benchmark/.tmp/corpus-1mb-typical.txt".into());
     let text =
-        std::fs::read_to_string(&path).expect("corpus file (run benchmark/tokens-corpus.mjs)");
+        std::fs::read_to_string(&path).expect("corpus file (run `node benchmark/tokens.mjs` first)");
     let bytes = text.len();
     println!("corpus: {path}, {bytes} bytes");
 

@@ -1,6 +1,6 @@
 // Measurements of benchmark/tokens.mjs that need a fresh process holding only this addon:
 //   first-use ENC now|later|async   first-use stall of an encoding (JSON { stall })
-//   rss                              RSS growth once all tables are loaded (JSON { rssMB })
+//   rss                              RSS growth per table and for all four (JSON { rssMB, perTable })
 //   single-core                      1 MB throughput (run it under `taskset -c 0`)
 //   stall                            event-loop stall of estimateAsync on 10 MB (needs --expose-gc)
 import { createRequire } from 'node:module'
@@ -33,9 +33,17 @@ if (mode === 'first-use') {
     print({ stall: performance.now() - t })
   }
 } else if (mode === 'rss') {
-  await sleep(3000)
-  for (const e of ['cl100k_base', 'o200k_base', 'p50k_base', 'r50k_base']) TokenEstimator.estimate('x', e)
-  print({ rssMB: (process.memoryUsage().rss - rssBefore) / 1e6 })
+  // Run with AGENT_CORE_NATIVE_PRELOAD_ENCODINGS=none: loads the tables one by one.
+  /** @type {Record<string, number>} */
+  const perTable = {}
+  let prev = process.memoryUsage().rss
+  for (const e of ['cl100k_base', 'o200k_base', 'p50k_base', 'r50k_base']) {
+    TokenEstimator.estimate('x', e)
+    const now = process.memoryUsage().rss
+    perTable[e] = (now - prev) / 1e6
+    prev = now
+  }
+  print({ rssMB: (process.memoryUsage().rss - rssBefore) / 1e6, perTable })
 } else if (mode === 'single-core') {
   const text = corpusText(1 << 20, undefined, { longRuns: false })
   const mb = Buffer.byteLength(text) / 1e6

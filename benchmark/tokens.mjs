@@ -7,7 +7,7 @@
 //   node benchmark/tokens.mjs --no-wait  (does not wait)
 import { createRequire } from 'node:module'
 import { spawnSync } from 'node:child_process'
-import { readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import os from 'node:os'
@@ -44,6 +44,9 @@ const started = new Date()
 console.error(`load at start: ${loadBefore}`)
 
 const text = corpusText(1 << 20, undefined, { longRuns: false })
+// The same text for the Rust engine comparison (`cargo bench --bench tokens_engines`).
+mkdirSync(path.join(root, 'benchmark/.tmp'), { recursive: true })
+writeFileSync(path.join(root, 'benchmark/.tmp/corpus-1mb-typical.txt'), text)
 const textMB = Buffer.byteLength(text) / 1e6
 const messages = corpusMessages(1000, 700)
 const msgBytes = messages.reduce((n, m) => n + Buffer.byteLength(m), 0) / messages.length
@@ -215,10 +218,11 @@ say('| --- | ---: | ---: | ---: | ---: |')
     say(`| ${enc} | ${fmt(cold, 1)} ms | ${fmt(racing, 1)} ms | ${fmt(warm, 2)} ms | ${fmt(asyncCold, 2)} ms |`)
     ratios[`first use ${enc}`] = warm
   }
-  const rss = spawnSync(process.execPath, [CHILD, 'rss'], { cwd: root, encoding: 'utf8' })
+  const rss = spawnSync(process.execPath, [CHILD, 'rss'], { cwd: root, encoding: 'utf8', env: { ...process.env, AGENT_CORE_NATIVE_PRELOAD_ENCODINGS: 'none' } })
   if (rss.status === 0) {
     say('')
-    say(`Memory: resident set size grows by ${fmt(JSON.parse(rss.stdout).rssMB, 0)} MB once all four tables are loaded (about half heap, half the table pages of the addon file).`)
+    const m = JSON.parse(rss.stdout)
+    say(`Memory: resident set size grows by ${fmt(m.rssMB, 0)} MB once all four tables are loaded (${Object.entries(m.perTable).map(([e, mb]) => `${e} ${fmt(/** @type {number} */ (mb), 0)} MB`).join(', ')}; about half heap, half the table pages of the addon file).`)
   }
 }
 
