@@ -41,8 +41,8 @@ fn main() {
         .skip(1)
         .find(|a| !a.starts_with('-'))
         .unwrap_or_else(|| "benchmark/.tmp/corpus-1mb-typical.txt".into());
-    let text =
-        std::fs::read_to_string(&path).expect("corpus file (run `node benchmark/tokens.mjs` first)");
+    let text = std::fs::read_to_string(&path)
+        .expect("corpus file (run `node benchmark/tokens.mjs` first)");
     let bytes = text.len();
     println!("corpus: {path}, {bytes} bytes");
 
@@ -104,8 +104,8 @@ fn main() {
         );
     }
 
-    // This crate's `count_tokens`: the chosen engine per encoding, with the text cut at safe
-    // points and counted on all CPUs.
+    // This crate's `count_tokens` (the chosen engine per encoding, one thread) and
+    // `count_tokens_parallel` (cut at safe points, all CPUs).
     println!(
         "available_parallelism: {:?}",
         std::thread::available_parallelism().map(|n| n.get())
@@ -137,8 +137,10 @@ fn main() {
     // long the build takes and how fast it counts (the pre-tokenizer is r50k's regex with the
     // same look-ahead emulation bpe-openai uses).
     for (name, tik) in tk.iter().filter(|(n, _)| n.ends_with("50k_base")) {
-        let n_tokens = if *name == "r50k_base" { 50256 } else { 50280 };
-        let dict: Vec<Vec<u8>> = (0..n_tokens)
+        // Ordinary ranks only: 50256 is the special <|endoftext|> (as in build.rs).
+        let last = if *name == "r50k_base" { 50255 } else { 50280 };
+        let dict: Vec<Vec<u8>> = (0..=last)
+            .filter(|&r| r != 50256)
             .map(|r| tik.decode_bytes(&[r]).expect("rank"))
             .collect();
         let t = Instant::now();
