@@ -127,7 +127,15 @@ fn main() {
         agent_core_native::tokens::warm(enc);
         let (d, n) = best_of(5, || agent_core_native::tokens::count_tokens(&text, enc));
         println!(
-            "count_tokens (parallel) {enc}: {:.1} MB/s ({n} tokens, {:?})",
+            "count_tokens (one thread) {enc}: {:.1} MB/s ({n} tokens, {:?})",
+            mbps(bytes, d),
+            d
+        );
+        let (d, n) = best_of(5, || {
+            agent_core_native::tokens::count_tokens_parallel(&text, enc)
+        });
+        println!(
+            "count_tokens_parallel {enc}: {:.1} MB/s ({n} tokens, {:?})",
             mbps(bytes, d),
             d
         );
