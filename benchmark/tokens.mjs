@@ -172,7 +172,7 @@ say('| --- | ---: | ---: | ---: |')
 say('')
 say('### Event-loop stall while `estimateAsync` counts 10 MB (`monitorEventLoopDelay({ resolution: 1 })`, 5 runs each)')
 say('')
-say('Measured in a child process that loads only this addon (`benchmark/tokens-child.mjs stall`), with a full GC before each run, so that collecting the other tokenizers\' garbage is not counted against it. After each run the same monitor watches, for as long, an idle event loop (the machine\'s own scheduling noise at that moment) and one while a plain `worker_thread` spins (what any off-main-thread work costs the loop on this machine; starting the worker is main-thread work too). "Longest main-thread step" is the longest `setImmediate` callback of the sliced read (the child wraps `setImmediate`): the addon\'s own work per event-loop turn.')
+say('Measured in a child process that loads only this addon (`benchmark/tokens-child.mjs stall`), with a full GC before each run, so that collecting the other tokenizers\' garbage is not counted against it. After each run the same monitor watches, for as long, an idle event loop (the machine\'s own scheduling noise at that moment) and one while a plain `worker_thread` spins (what any off-main-thread work costs the loop on this machine; starting the worker is main-thread work too). "Main-thread step" is the wall time of each `setImmediate` callback that runs the sliced read (the child wraps `setImmediate`): the addon\'s own work per event-loop turn, plus any time the OS kept the thread off the CPU meanwhile.')
 say('')
 say('| text | max delay, worst of 5 runs (median run) | idle loop (median) | a spinning worker_thread (median) | p99 delay (worst run) | main-thread step: longest (p99) | `estimateAsync` call itself | steps per count | wall time | sync `estimate` blocks for | gpt-tokenizer blocks for (this process) |')
 say('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
@@ -238,10 +238,11 @@ say(`- estimateAsync on 10 MB, worst event-loop stall <= 2 ms: ${fmt(stall, 2)} 
 
 // ---- RESULTS.md -------------------------------------------------------------------------------
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
+const loadAfter = load1()
 const header = [
   '## Token counting (`benchmark/tokens.mjs`)',
   '',
-  `Command: \`node benchmark/tokens.mjs\` · ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC · Node ${process.version} · \`nproc\` ${os.availableParallelism()} (${cpu}) · 1-min load average when the run started: ${loadBefore} (other engineers build on this machine).`,
+  `Command: \`node benchmark/tokens.mjs\` · ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC · Node ${process.version} · \`nproc\` ${os.availableParallelism()} (${cpu}) · 1-min load average when the run started: ${loadBefore}, when it ended: ${loadAfter} (other engineers build and test on this machine; its scheduling noise is in the stall figures, see the idle-loop column).`,
   'Texts from `__test__/fixtures/corpus.mjs` (English, code, JSON, German, Chinese, Japanese, other scripts, emoji, whitespace, digits, special-token look-alikes; typical run lengths). Counts are `encode_ordinary` counts: special-token text is ordinary text in every implementation.',
   '',
 ]
