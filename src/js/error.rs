@@ -15,7 +15,9 @@ pub fn js_error_value(env: &Env, e: &CoreError) -> Result<Unknown<'static>> {
     // created in it just above, and `out` is a valid out-pointer.
     let status = unsafe {
         match e.code.class() {
-            JsClass::TypeError => sys::napi_create_type_error(env.raw(), code.raw(), msg.raw(), &mut out),
+            JsClass::TypeError => {
+                sys::napi_create_type_error(env.raw(), code.raw(), msg.raw(), &mut out)
+            }
             JsClass::RangeError => {
                 sys::napi_create_range_error(env.raw(), code.raw(), msg.raw(), &mut out)
             }

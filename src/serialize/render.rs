@@ -100,7 +100,11 @@ impl<'t, O: Out> Renderer<'t, O> {
         }
         self.out.units(u);
         self.len += u.len();
-        self.utf8 += if self.ascii_only { u.len() } else { utf8_len(u) };
+        self.utf8 += if self.ascii_only {
+            u.len()
+        } else {
+            utf8_len(u)
+        };
     }
 
     fn newline(&mut self, depth: usize) {
@@ -161,7 +165,10 @@ impl<'t, O: Out> Renderer<'t, O> {
                 continue;
             }
             let c = u[i];
-            if (0xD800..=0xDBFF).contains(&c) && i + 1 < u.len() && (0xDC00..=0xDFFF).contains(&u[i + 1]) {
+            if (0xD800..=0xDBFF).contains(&c)
+                && i + 1 < u.len()
+                && (0xDC00..=0xDFFF).contains(&u[i + 1])
+            {
                 if used + 2 > room {
                     return false;
                 }
@@ -206,7 +213,11 @@ impl<'t, O: Out> Renderer<'t, O> {
             Some(f) => {
                 let depth = self.stack.len();
                 let sep = usize::from(f.count > 0);
-                let nl = if self.indent > 0 { 1 + self.indent * depth } else { 0 };
+                let nl = if self.indent > 0 {
+                    1 + self.indent * depth
+                } else {
+                    0
+                };
                 let grow = if f.count == 0 && self.indent > 0 {
                     1 + self.indent * (depth - 1)
                 } else {

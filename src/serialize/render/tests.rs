@@ -74,7 +74,10 @@ fn pretty(v: &V, indent: usize) -> String {
 
 fn sample() -> V {
     V::O(vec![
-        (utf16("a"), V::A(vec![V::N(1.0), s("x"), V::Null, V::B(true), V::B(false)])),
+        (
+            utf16("a"),
+            V::A(vec![V::N(1.0), s("x"), V::Null, V::B(true), V::B(false)]),
+        ),
         (utf16("b"), V::O(vec![])),
         (utf16("c"), V::A(vec![])),
         (utf16("d"), V::O(vec![(utf16("e"), V::N(-0.5))])),
@@ -240,7 +243,11 @@ fn random_value(r: &mut Rng, depth: u32) -> V {
         1 => V::B(r.below(2) == 0),
         2 => V::N((r.next() as i64 as f64) / 1e6),
         3 => V::S(random_string(r)),
-        4 => V::A((0..r.below(5)).map(|_| random_value(r, depth + 1)).collect()),
+        4 => V::A(
+            (0..r.below(5))
+                .map(|_| random_value(r, depth + 1))
+                .collect(),
+        ),
         _ => V::O(
             (0..r.below(5))
                 .map(|_| (random_string(r), random_value(r, depth + 1)))
@@ -309,19 +316,17 @@ fn assert_valid_json(text: &str) -> std::result::Result<(), String> {
                         self.i += 1;
                         return Ok(());
                     }
-                    Some(b'\\') => {
-                        match self.b.get(self.i + 1) {
-                            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
-                            Some(b'u') => {
-                                let h = self.b.get(self.i + 2..self.i + 6).ok_or("short \\u")?;
-                                if !h.iter().all(|c| c.is_ascii_hexdigit()) {
-                                    return Err("bad \\u".into());
-                                }
-                                self.i += 6;
+                    Some(b'\\') => match self.b.get(self.i + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
+                        Some(b'u') => {
+                            let h = self.b.get(self.i + 2..self.i + 6).ok_or("short \\u")?;
+                            if !h.iter().all(|c| c.is_ascii_hexdigit()) {
+                                return Err("bad \\u".into());
                             }
-                            _ => return Err(format!("bad escape at {}", self.i)),
+                            self.i += 6;
                         }
-                    }
+                        _ => return Err(format!("bad escape at {}", self.i)),
+                    },
                     Some(c) if *c < 0x20 => return Err("control char in string".into()),
                     Some(_) => self.i += 1,
                 }
@@ -384,17 +389,26 @@ fn assert_valid_json(text: &str) -> std::result::Result<(), String> {
                     }
                     let start = self.i;
                     while self.i < self.b.len()
-                        && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                        && matches!(
+                            self.b[self.i],
+                            b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                        )
                     {
                         self.i += 1;
                     }
-                    let num = std::str::from_utf8(&self.b[start..self.i]).map_err(|e| e.to_string())?;
-                    num.parse::<f64>().map(|_| ()).map_err(|_| format!("bad number {num:?}"))
+                    let num =
+                        std::str::from_utf8(&self.b[start..self.i]).map_err(|e| e.to_string())?;
+                    num.parse::<f64>()
+                        .map(|_| ())
+                        .map_err(|_| format!("bad number {num:?}"))
                 }
             }
         }
     }
-    let mut p = P { b: text.as_bytes(), i: 0 };
+    let mut p = P {
+        b: text.as_bytes(),
+        i: 0,
+    };
     p.value()?;
     p.ws();
     if p.i != p.b.len() {
