@@ -141,8 +141,14 @@ impl RedisServer {
             args.extend(["--requirepass".to_string(), p.clone()]);
         }
         if let Some((u, p)) = &self.opts.acl_user {
-            args.extend(["--user".to_string(), format!("{u} on >{p} ~* &* +@all")]);
-            args.extend(["--user".to_string(), "default off".to_string()]);
+            // ACL users go in a config file (the command line cannot carry spaces in them).
+            let conf = self.dir.join("acl.conf");
+            std::fs::write(
+                &conf,
+                format!("user {u} on >{p} ~* &* +@all\nuser default off\n"),
+            )
+            .expect("write acl.conf");
+            args.insert(0, conf.display().to_string());
         }
         args.extend(self.opts.args.iter().cloned());
         let child = Command::new(binary())
@@ -181,15 +187,13 @@ impl RedisServer {
         }
     }
 
-    fn signal(&self, sig: &str) {
-        if let Some(pid) = self.pid() {
-            let ok = Command::new("kill")
-                .args([sig, &pid.to_string()])
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            assert!(ok, "kill {sig} {pid} failed");
-        }
+    fn signal(&self, sig: &str) -> bool {
+        let Some(pid) = self.pid() else { return false };
+        Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
     }
 
     /// SIGKILL and reap.
@@ -202,11 +206,11 @@ impl RedisServer {
 
     /// Freeze (SIGSTOP) / thaw (SIGCONT).
     pub fn freeze(&self) {
-        self.signal("-STOP");
+        assert!(self.signal("-STOP"), "kill -STOP failed");
     }
 
     pub fn thaw(&self) {
-        self.signal("-CONT");
+        assert!(self.signal("-CONT"), "kill -CONT failed");
     }
 
     pub fn restart(&mut self) {
@@ -397,9 +401,7 @@ fn resp_complete(b: &[u8]) -> bool {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        if self.child.is_some() {
-            self.thaw();
-        }
+        self.signal("-CONT");
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 
 use crate::cache::breaker::{Admit, Breaker, CircuitState, Clock, SystemClock, Transition};
 use crate::cache::l2::config::{L2Config, MAX_KEY_BYTES};
-use crate::cache::l2::conn::Connection;
+use crate::cache::l2::conn::{ConnectFailure, Connection};
 use crate::cache::l2::envelope::{self, Decoded};
 use crate::cache::l2::stats::{Stats, StatsSnapshot};
 use crate::cache::redact::{scrub, secrets_of};
@@ -25,6 +25,12 @@ pub struct Health {
     pub circuit: CircuitState,
     /// The last failure, redacted (no URL, no password).
     pub last_error: Option<String>,
+}
+
+/// How an attempt failed before the deadline.
+enum Attempt {
+    Connect(ConnectFailure),
+    Query(redis::RedisError, u64),
 }
 
 /// Why a call did not produce a reply.
@@ -159,7 +165,8 @@ impl RedisL2 {
         }
     }
 
-    /// Sends one command behind the breaker, with the per-call deadline.
+    /// Sends one command behind the breaker. The deadline (`timeoutMs`) covers opening the
+    /// connection as well as the round trip.
     async fn call(&self, cmd: &Cmd) -> std::result::Result<Value, Failure> {
         let probe = match lock(&self.breaker).admit(self.clock.now()) {
             Admit::Yes { probe } => probe,
@@ -169,40 +176,56 @@ impl RedisL2 {
             }
         };
         let _in_flight = InFlight::new(self);
-        let mut handle = match self.conn.handle() {
-            Ok(h) => h,
-            Err(e) => {
-                // Closed meanwhile: not Redis's fault, and not a breaker outcome.
-                self.note_error(e.message);
-                return Err(Failure::ShortCircuit);
-            }
+        let mut generation = None;
+        let attempt = async {
+            let (mut handle, gen) = self.conn.handle().await.map_err(Attempt::Connect)?;
+            generation = Some(gen);
+            handle.query(cmd).await.map_err(|e| Attempt::Query(e, gen))
         };
-        match tokio::time::timeout(self.cfg.timeout, handle.query(cmd)).await {
+        match tokio::time::timeout(self.cfg.timeout, attempt).await {
             Ok(Ok(v)) => {
                 lock(&self.breaker).on_success();
                 Ok(v)
             }
-            Ok(Err(e)) if e.code() == Some("WRONGTYPE") => {
+            Ok(Err(Attempt::Query(e, _))) if e.code() == Some("WRONGTYPE") => {
                 lock(&self.breaker).on_success();
                 Err(Failure::Reply)
             }
-            Ok(Err(e)) => {
-                Stats::add(&self.stats.redis_errors, 1);
-                self.note_error(format!("Redis call failed: {e}"));
-                self.on_failure(probe);
+            Ok(Err(Attempt::Connect(ConnectFailure::Closed))) => Err(Failure::ShortCircuit),
+            Ok(Err(Attempt::Connect(ConnectFailure::Backoff(m) | ConnectFailure::Failed(m)))) => {
+                self.failed(probe, &m, false);
+                Err(Failure::Redis)
+            }
+            Ok(Err(Attempt::Query(e, gen))) => {
+                if e.is_connection_dropped() || e.is_unrecoverable_error() || e.is_io_error() {
+                    self.conn.invalidate(gen);
+                }
+                self.failed(probe, &format!("Redis call failed: {e}"), false);
                 Err(Failure::Redis)
             }
             Err(_) => {
-                Stats::add(&self.stats.redis_errors, 1);
-                Stats::add(&self.stats.timeouts, 1);
-                self.note_error(format!(
+                // A probe that times out on an open connection: the connection may be
+                // half-dead (peer gone without a FIN); open a fresh one next time.
+                if let (true, Some(gen)) = (probe, generation) {
+                    self.conn.invalidate(gen);
+                }
+                let msg = format!(
                     "Redis did not answer within {} ms",
                     self.cfg.timeout.as_millis()
-                ));
-                self.on_failure(probe);
+                );
+                self.failed(probe, &msg, true);
                 Err(Failure::Redis)
             }
         }
+    }
+
+    fn failed(&self, probe: bool, msg: &str, timeout: bool) {
+        Stats::add(&self.stats.redis_errors, 1);
+        if timeout {
+            Stats::add(&self.stats.timeouts, 1);
+        }
+        self.note_error(msg.to_string());
+        self.on_failure(probe);
     }
 
     /// Turns a stored value into a payload, counting hits / corrupt values.
@@ -361,25 +384,25 @@ impl RedisL2 {
             };
         }
         let started = Instant::now();
-        let reply = match self.conn.handle() {
-            Ok(mut h) => {
-                let _in_flight = InFlight::new(self);
-                tokio::time::timeout(self.cfg.timeout, async move {
-                    h.query(&redis::cmd("PING")).await
-                })
+        let _in_flight = InFlight::new(self);
+        let ping = async {
+            let (mut h, _) = self.conn.handle().await.map_err(|f| match f {
+                ConnectFailure::Closed => "the Redis tier is closed".to_string(),
+                ConnectFailure::Backoff(m) | ConnectFailure::Failed(m) => m.to_string(),
+            })?;
+            h.query(&redis::cmd("PING"))
                 .await
-            }
-            Err(_) => return self.down(circuit),
+                .map_err(|e| format!("Redis PING failed: {e}"))
         };
-        match reply {
+        match tokio::time::timeout(self.cfg.timeout, ping).await {
             Ok(Ok(_)) => Health {
                 up: true,
                 latency_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
                 circuit: self.circuit(),
                 last_error: self.last_error(),
             },
-            Ok(Err(e)) => {
-                self.note_error(format!("Redis PING failed: {e}"));
+            Ok(Err(msg)) => {
+                self.note_error(msg);
                 self.down(circuit)
             }
             Err(_) => {
