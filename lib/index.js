@@ -8,4 +8,7 @@ module.exports = {
   serialize: native.serialize,
   serializeAsync: native.serializeAsync,
   shutdownSerializationPool: native.shutdownSerializationPool,
+  // Internal but documented: the native Redis tier (L2) that ConversationCache plugs in.
+  // Exported for tests and diagnostics; its API may change with the cache's.
+  RedisTier: native.RedisTier,
 }

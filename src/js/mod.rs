@@ -2,4 +2,5 @@
 //! into core types, calls one core function, and maps errors through [`error`].
 
 pub mod error;
+mod redis_tier;
 mod serialize;

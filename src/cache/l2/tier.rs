@@ -119,6 +119,11 @@ impl RedisL2 {
         lock(&self.last_error).clone()
     }
 
+    /// Whether a connection is open right now.
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_connected()
+    }
+
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
