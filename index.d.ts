@@ -158,6 +158,60 @@ export interface RedisTierStats {
   connected: boolean
 }
 
+/** What `serialize` / `serializeAsync` return. */
+export interface SerializationResult {
+  /** The JSON text: exactly `JSON.stringify(value, null, indent)` unless `truncated`. */
+  serialized: string
+  /** True when the text was cut to `maxSize` (it is still valid JSON). */
+  truncated: boolean
+  /** Length of `serialized` in UTF-8 bytes. */
+  bytes: number
+}
+
+/**
+ * Serializes `value` exactly as `JSON.stringify(value, null, indent)` does, synchronously.
+ *
+ * Throws `TypeError` (`ERR_CIRCULAR`, `ERR_BIGINT`, `ERR_NOT_SERIALIZABLE`) where
+ * JSON.stringify throws or returns undefined, `RangeError` `ERR_MAX_SIZE` when the text
+ * exceeds `maxSize` without `truncate`, `RangeError` `ERR_DEPTH` past 4,096 levels of
+ * nesting, and `RangeError` `ERR_INVALID_OPTION` for bad options. An exception thrown by a
+ * getter, proxy or `toJSON` reaches the caller unchanged.
+ */
+export declare function serialize(value: unknown, options?: SerializeOptions): SerializationResult
+
+/**
+ * Serializes `value` exactly as `JSON.stringify(value, null, indent)` does, without
+ * stalling the event loop: the value is read in steps of about 1 ms with the event loop
+ * running between them, and the text is built on a worker thread. Truncation with
+ * `maxSize` stops reading once enough is read, so it costs what it keeps.
+ *
+ * Rejects with the same errors `serialize` throws. If the value is changed while it is
+ * being read, the result is still valid JSON and reflects each part as it was when read.
+ */
+export declare function serializeAsync(value: unknown, options?: SerializeOptions): Promise<SerializationResult>
+
+/** Options of `serialize` / `serializeAsync`. */
+export interface SerializeOptions {
+  /**
+   * Limit on `serialized.length` (UTF-16 code units, as JS measures strings). A positive
+   * integer of at least 2.
+   * @default undefined (no limit)
+   */
+  maxSize?: number
+  /**
+   * With `maxSize`: cut an oversized result to valid JSON of at most `maxSize` (true) or
+   * reject with `RangeError` `ERR_MAX_SIZE` (false).
+   * @default true when maxSize is set
+   */
+  truncate?: boolean
+  /**
+   * Indentation as JSON.stringify's third argument: `true` = 2 spaces, a number = that
+   * many spaces (above 10 counts as 10).
+   * @default false
+   */
+  pretty?: boolean | number
+}
+
 /**
  * Kept for drop-in compatibility with the TypeScript SerializationHelper, whose
  * serializeAsync ran on a worker pool. This addon has no pool to shut down: the call

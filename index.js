@@ -836,4 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.RedisTier = nativeBinding.RedisTier
+module.exports.serialize = nativeBinding.serialize
+module.exports.serializeAsync = nativeBinding.serializeAsync
 module.exports.shutdownSerializationPool = nativeBinding.shutdownSerializationPool

@@ -11,5 +11,5 @@ pub mod cache;
 pub mod error;
 pub mod serialize;
 
-#[cfg(feature = "node")]
+#[cfg(all(feature = "node", not(test)))]
 mod js;

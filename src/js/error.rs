@@ -39,8 +39,3 @@ pub fn to_napi(env: &Env, e: &CoreError) -> napi::Error {
         Err(err) => err,
     }
 }
-
-/// `ERR_INVALID_OPTION` / `ERR_INVALID_ARG` helpers for the option converters.
-pub fn invalid_option(env: &Env, option: &str, why: impl std::fmt::Display) -> napi::Error {
-    to_napi(env, &CoreError::invalid_option(option, why))
-}

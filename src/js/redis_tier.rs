@@ -9,9 +9,13 @@ use napi::bindgen_prelude::*;
 use napi::ValueType;
 use napi_derive::napi;
 
+use crate::cache::l2::text::into_js_text;
 use crate::cache::l2::{L2Config, RawL2Options, RedisL2};
 use crate::error::{Code, Error as CoreError};
-use crate::js::error::{invalid_option, to_napi};
+use crate::js::error::to_napi;
+use crate::js::raw::fault_to_napi;
+use crate::js::strings::{latin1_string, utf16_string};
+use crate::serialize::Text;
 
 /// Options of {@link RedisTier}. Only `url` is required.
 // Declared for the generated typings; the constructor reads the JS object field by field,
@@ -114,6 +118,30 @@ pub struct RedisTierStats {
 #[napi]
 pub struct RedisTier {
     inner: Arc<RedisL2>,
+}
+
+/// A value read from Redis, already in the string form V8 takes over without copying
+/// (`src/js/strings.rs`: external Latin-1 / UTF-16 strings above 32 K units).
+pub struct JsText(Text);
+
+impl JsText {
+    fn from_payload(s: String) -> Self {
+        JsText(into_js_text(s))
+    }
+}
+
+impl ToNapiValue for JsText {
+    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
+        let made = match val.0 {
+            Text::Latin1(b) => latin1_string(env, b),
+            Text::Utf16(u) => utf16_string(env, u),
+        };
+        made.map_err(|f| fault_to_napi(&Env::from_raw(env), f))
+    }
+}
+
+fn invalid_option(env: &Env, option: &str, why: impl std::fmt::Display) -> napi::Error {
+    to_napi(env, &CoreError::invalid_option(option, why))
 }
 
 fn core<T>(env: &Env, r: crate::error::Result<T>) -> Result<T> {
@@ -305,10 +333,12 @@ impl RedisTier {
         &self,
         env: &'env Env,
         key: Unknown,
-    ) -> Result<PromiseRaw<'env, Option<String>>> {
+    ) -> Result<PromiseRaw<'env, Option<JsText>>> {
         let key = key_arg(&key);
         let inner = self.inner.clone();
-        spawn(env, async move { inner.get(&key?).await })
+        spawn(env, async move {
+            Ok(inner.get(&key?).await?.map(JsText::from_payload))
+        })
     }
 
     /// The values of `keys`, in order, fetched in ONE round trip (MGET); `null` for each miss.
@@ -320,10 +350,16 @@ impl RedisTier {
         &self,
         env: &'env Env,
         keys: Unknown,
-    ) -> Result<PromiseRaw<'env, Vec<Option<String>>>> {
+    ) -> Result<PromiseRaw<'env, Vec<Option<JsText>>>> {
         let keys = keys_arg(&keys);
         let inner = self.inner.clone();
-        spawn(env, async move { inner.mget(&keys?).await })
+        spawn(env, async move {
+            let values = inner.mget(&keys?).await?;
+            Ok(values
+                .into_iter()
+                .map(|v| v.map(JsText::from_payload))
+                .collect())
+        })
     }
 
     /// Stores `json` under `key` for `ttlSeconds` (default: the `ttlSeconds` option), plus

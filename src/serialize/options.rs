@@ -43,8 +43,7 @@ impl SerializeOptions {
         let max_size = match max_size {
             None => None,
             Some(m) => {
-                if !(m.is_finite() && m.fract() == 0.0 && m >= 1.0 && m <= 9_007_199_254_740_991.0)
-                {
+                if !(m.fract() == 0.0 && (1.0..=9_007_199_254_740_991.0).contains(&m)) {
                     return Err(Error::invalid_option(
                         "maxSize",
                         format!("must be a positive integer, got {m}"),

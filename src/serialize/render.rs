@@ -9,7 +9,7 @@
 
 use super::number::format_js_number;
 use super::out::{utf8_len, Out};
-use super::tape::{Span, Tape, Token};
+use super::tape::{Tape, Token};
 use crate::error::{Code, Error, Result};
 
 /// How to render.
@@ -42,8 +42,9 @@ struct Frame {
 
 const SPACES: &[u8; 64] = &[b' '; 64];
 
-struct Renderer<'t, O> {
-    tape: &'t Tape,
+/// A renderer fed one tape segment at a time (see [`Renderer::feed`]), so that text can be
+/// built while the value is still being read.
+pub struct Renderer<O> {
     out: O,
     len: usize,
     utf8: usize,
@@ -57,6 +58,12 @@ struct Renderer<'t, O> {
     fail_at: usize,
     ascii_only: bool,
     num: ryu_js::Buffer,
+    /// A key was written; its value comes next (possibly in the next segment).
+    after_key: bool,
+    /// The text was cut: later segments are ignored.
+    cut: bool,
+    /// Something was written at the top level.
+    started: bool,
 }
 
 /// Escaped length of one string's units (without quotes), in UTF-16 units.
@@ -80,14 +87,51 @@ fn escaped_len(u: &[u16]) -> usize {
     n
 }
 
-#[inline]
+/// True for a unit JSON.stringify writes as it is (not a control character, quote,
+/// backslash or surrogate).
+#[inline(always)]
 fn plain(c: u16) -> bool {
-    c >= 0x20 && c != 0x22 && c != 0x5C && !(0xD800..=0xDFFF).contains(&c)
+    c >= 0x20 && c != 0x22 && c != 0x5C && (c & 0xF800) != 0xD800
+}
+
+/// Extra UTF-8 bytes of a non-surrogate unit beyond one.
+#[inline(always)]
+fn utf8_extra(c: u16) -> usize {
+    usize::from(c >= 0x80) + usize::from(c >= 0x800)
+}
+
+/// End of the run of plain units starting at `i`, and the UTF-8 bytes of the run beyond one
+/// per unit. Checks sixteen units at a time without branches, which the compiler turns into
+/// SIMD compares.
+#[inline]
+fn plain_run(u: &[u16], mut i: usize) -> (usize, usize) {
+    let mut extra = 0;
+    while let Some(Ok(chunk)) = u.get(i..i + 16).map(<&[u16; 16]>::try_from) {
+        let mut bad: u16 = 0;
+        let mut ex: u16 = 0;
+        for &c in chunk {
+            bad |= u16::from(c < 0x20)
+                | u16::from(c == 0x22)
+                | u16::from(c == 0x5C)
+                | u16::from((c & 0xF800) == 0xD800);
+            ex += u16::from(c >= 0x80) + u16::from(c >= 0x800);
+        }
+        if bad != 0 {
+            break;
+        }
+        extra += usize::from(ex);
+        i += 16;
+    }
+    while i < u.len() && plain(u[i]) {
+        extra += utf8_extra(u[i]);
+        i += 1;
+    }
+    (i, extra)
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-impl<'t, O: Out> Renderer<'t, O> {
+impl<O: Out> Renderer<O> {
     fn ascii(&mut self, s: &[u8]) {
         self.out.ascii(s);
         self.len += s.len();
@@ -105,6 +149,14 @@ impl<'t, O: Out> Renderer<'t, O> {
         } else {
             utf8_len(u)
         };
+    }
+
+    /// Like [`Self::run`] with the UTF-8 length already known.
+    #[inline]
+    fn run_measured(&mut self, u: &[u16], utf8: usize) {
+        self.out.units(u);
+        self.len += u.len();
+        self.utf8 += utf8;
     }
 
     fn newline(&mut self, depth: usize) {
@@ -143,27 +195,28 @@ impl<'t, O: Out> Renderer<'t, O> {
 
     /// Writes the escaped content of a string, at most `room` units of it (never splitting
     /// an escape or a pair). Returns false when it had to stop early.
-    fn string_body(&mut self, span: Span, room: usize) -> bool {
-        let tape = self.tape;
-        let u = tape.units_of(span);
+    fn string_body(&mut self, u: &[u16], room: usize) -> bool {
         let start_len = self.len;
         let mut i = 0;
         while i < u.len() {
-            let used = self.len - start_len;
-            // Plain run.
-            let mut j = i;
-            while j < u.len() && plain(u[j]) {
-                j += 1;
-            }
+            // Longest run of units written as they are, with the UTF-8 bytes it adds beyond
+            // one per unit.
+            let (j, extra) = plain_run(u, i);
             if j > i {
+                let used = self.len - start_len;
                 let take = (j - i).min(room - used);
-                self.run(&u[i..i + take]);
-                if take < j - i {
+                if take == j - i {
+                    self.run_measured(&u[i..j], take + extra);
+                } else {
+                    self.run(&u[i..i + take]);
                     return false;
                 }
                 i = j;
-                continue;
+                if i == u.len() {
+                    break;
+                }
             }
+            let used = self.len - start_len;
             let c = u[i];
             if (0xD800..=0xDBFF).contains(&c)
                 && i + 1 < u.len()
@@ -172,7 +225,7 @@ impl<'t, O: Out> Renderer<'t, O> {
                 if used + 2 > room {
                     return false;
                 }
-                self.run(&u[i..i + 2]);
+                self.run_measured(&u[i..i + 2], 4);
                 i += 2;
                 continue;
             }
@@ -245,11 +298,12 @@ impl<'t, O: Out> Renderer<'t, O> {
     }
 
     /// Smallest text the value at token `i` can be cut to.
-    fn min_len_of(&mut self, i: usize) -> usize {
-        match self.tape.tokens.get(i) {
-            Some(Token::Str(_)) | Some(Token::ArrayStart) | Some(Token::ObjectStart) => 2,
-            Some(t) => self.scalar_len(*t),
-            None => 4,
+    /// Smallest text a value can be cut to (`None`: a value still to come, which can only
+    /// be a long string, cut to `""`).
+    fn min_len_of(&mut self, t: Option<Token>) -> usize {
+        match t {
+            Some(Token::Str(_)) | Some(Token::ArrayStart) | Some(Token::ObjectStart) | None => 2,
+            Some(t) => self.scalar_len(t),
         }
     }
 
@@ -301,20 +355,20 @@ impl<'t, O: Out> Renderer<'t, O> {
         Ok(())
     }
 
-    /// Writes the value token at `i` (prefix already written). Returns false when cut.
-    fn value(&mut self, i: usize) -> bool {
-        let t = self.tape.tokens[i];
+    /// Writes a value token of `seg` (prefix already written). Returns false when cut.
+    fn value(&mut self, t: Token, seg: &Tape) -> bool {
         match t {
             Token::Str(span) => {
+                let u = seg.units_of(span);
                 let room = self
                     .limit
                     .saturating_sub(self.len)
                     .saturating_sub(self.closer_len);
                 let full = span.len.saturating_mul(6).saturating_add(2) <= room
-                    || escaped_len(self.tape.units_of(span)) + 2 <= room;
+                    || escaped_len(u) + 2 <= room;
                 self.ascii(b"\"");
                 let body_room = if full { usize::MAX } else { room - 2 };
-                let done = self.string_body(span, body_room);
+                let done = self.string_body(u, body_room);
                 self.ascii(b"\"");
                 done
             }
@@ -328,8 +382,11 @@ impl<'t, O: Out> Renderer<'t, O> {
                 true
             }
             Token::Number(n) => {
-                let s = format_js_number(n, &mut self.num).as_bytes().to_vec();
-                self.ascii(&s);
+                let mut b = ryu_js::Buffer::new();
+                let s = format_js_number(n, &mut b);
+                self.out.ascii(s.as_bytes());
+                self.len += s.len();
+                self.utf8 += s.len();
                 true
             }
             Token::Null => {
@@ -348,96 +405,146 @@ impl<'t, O: Out> Renderer<'t, O> {
         }
     }
 
-    fn run_tape(&mut self) -> Result<bool> {
-        let tokens = &self.tape.tokens;
+    /// Renders the next segment of the document. Returns false once the text is cut (the
+    /// caller may stop reading: further segments are ignored).
+    pub fn feed(&mut self, seg: &Tape) -> Result<bool> {
+        if self.cut {
+            return Ok(false);
+        }
+        self.ascii_only = seg.max_unit < 0x80;
+        let r = self.feed_tokens(seg);
+        if let Ok(false) = r {
+            self.cut = true;
+        }
+        r
+    }
+
+    fn feed_tokens(&mut self, seg: &Tape) -> Result<bool> {
+        let tokens = &seg.tokens;
         let n = tokens.len();
         let mut i = 0;
         while i < n {
-            match tokens[i] {
+            let t = tokens[i];
+            match t {
                 Token::ArrayEnd | Token::ObjectEnd => {
                     if let Some(f) = self.stack.pop() {
                         self.write_closer(f);
                     }
-                    i += 1;
                 }
                 Token::Key(span) => {
                     let (prefix, grow) = self.element_prefix();
-                    let vmin = self.min_len_of(i + 1);
+                    let vmin = self.min_len_of(tokens.get(i + 1).copied());
                     let fixed = prefix + 3 + usize::from(self.indent > 0) + vmin + grow;
+                    let key = seg.units_of(span);
                     if !self.fits(fixed.saturating_add(span.len.saturating_mul(6)))
-                        && !self.fits(fixed + escaped_len(self.tape.units_of(span)))
+                        && !self.fits(fixed + escaped_len(key))
                     {
                         return Ok(false);
                     }
                     self.write_element_prefix(grow);
                     self.ascii(b"\"");
-                    self.string_body(span, usize::MAX);
+                    self.string_body(key, usize::MAX);
                     self.ascii(if self.indent > 0 { b"\": " } else { b"\":" });
-                    if i + 1 >= n {
-                        return Ok(false);
-                    }
-                    if !self.value(i + 1) {
-                        return Ok(false);
-                    }
-                    self.check_fail()?;
-                    i += 2;
+                    self.after_key = true;
                 }
                 _ => {
-                    let (prefix, grow) = self.element_prefix();
-                    let vmin = self.min_len_of(i);
-                    if !self.fits(prefix + vmin + grow) {
-                        if self.stack.is_empty() {
-                            return Err(self.too_small());
+                    if self.after_key {
+                        self.after_key = false;
+                    } else {
+                        let (prefix, grow) = self.element_prefix();
+                        let vmin = self.min_len_of(Some(t));
+                        if !self.fits(prefix + vmin + grow) {
+                            if self.stack.is_empty() {
+                                return Err(self.too_small());
+                            }
+                            return Ok(false);
                         }
+                        self.write_element_prefix(grow);
+                    }
+                    self.started = true;
+                    if !self.value(t, seg) {
                         return Ok(false);
                     }
-                    self.write_element_prefix(grow);
-                    if !self.value(i) {
-                        return Ok(false);
-                    }
-                    self.check_fail()?;
-                    i += 1;
                 }
             }
+            self.check_fail()?;
+            i += 1;
         }
-        Ok(self.tape.complete)
+        Ok(true)
+    }
+
+    /// A renderer for text written into `out`.
+    pub fn new(cfg: &RenderConfig, out: O) -> Self {
+        let (limit, fail_at) = match (cfg.max_size, cfg.truncate) {
+            (Some(m), true) => (m, usize::MAX),
+            (Some(m), false) => (usize::MAX, m),
+            (None, _) => (usize::MAX, usize::MAX),
+        };
+        Renderer {
+            out,
+            len: 0,
+            utf8: 0,
+            stack: Vec::new(),
+            closer_len: 0,
+            indent: cfg.indent.min(10),
+            limit,
+            fail_at,
+            ascii_only: false,
+            num: ryu_js::Buffer::new(),
+            after_key: false,
+            cut: false,
+            started: false,
+        }
+    }
+
+    /// Closes what is open and returns the text. `complete`: the whole value was fed (when
+    /// not, the text counts as truncated).
+    pub fn finish(mut self, complete: bool) -> Result<Rendered<O>> {
+        if !self.started && self.stack.is_empty() {
+            return Err(Error::new(Code::Internal, "nothing to render: empty tape"));
+        }
+        let truncated = self.cut || !complete || !self.stack.is_empty() || self.after_key;
+        if self.after_key {
+            // A key whose value never came (reading stopped): give it the empty string.
+            self.ascii(b"\"\"");
+            self.after_key = false;
+        }
+        self.close_all();
+        self.check_fail()?;
+        Ok(Rendered {
+            out: self.out,
+            len: self.len,
+            utf8_len: self.utf8,
+            truncated,
+        })
+    }
+
+    /// Swaps the output sink (e.g. to widen Latin-1 text to UTF-16 mid-document).
+    pub fn map_out<P>(self, f: impl FnOnce(O) -> P) -> Renderer<P> {
+        Renderer {
+            out: f(self.out),
+            len: self.len,
+            utf8: self.utf8,
+            stack: self.stack,
+            closer_len: self.closer_len,
+            indent: self.indent,
+            limit: self.limit,
+            fail_at: self.fail_at,
+            ascii_only: self.ascii_only,
+            num: self.num,
+            after_key: self.after_key,
+            cut: self.cut,
+            started: self.started,
+        }
     }
 }
 
 /// Renders `tape` into `out`. With `truncate`, the result is at most `max_size` units and
 /// valid JSON; without it an oversized result is `ERR_MAX_SIZE`.
 pub fn render<O: Out>(tape: &Tape, cfg: &RenderConfig, out: O) -> Result<Rendered<O>> {
-    if tape.tokens.is_empty() {
-        return Err(Error::new(Code::Internal, "nothing to render: empty tape"));
-    }
-    let (limit, fail_at) = match (cfg.max_size, cfg.truncate) {
-        (Some(m), true) => (m, usize::MAX),
-        (Some(m), false) => (usize::MAX, m),
-        (None, _) => (usize::MAX, usize::MAX),
-    };
-    let mut r = Renderer {
-        tape,
-        out,
-        len: 0,
-        utf8: 0,
-        stack: Vec::new(),
-        closer_len: 0,
-        indent: cfg.indent.min(10),
-        limit,
-        fail_at,
-        ascii_only: tape.max_unit < 0x80,
-        num: ryu_js::Buffer::new(),
-    };
-    let complete = r.run_tape()?;
-    let truncated = !complete || !r.stack.is_empty();
-    r.close_all();
-    r.check_fail()?;
-    Ok(Rendered {
-        out: r.out,
-        len: r.len,
-        utf8_len: r.utf8,
-        truncated,
-    })
+    let mut r = Renderer::new(cfg, out);
+    r.feed(tape)?;
+    r.finish(tape.complete)
 }
 
 #[cfg(test)]

@@ -38,6 +38,8 @@ pub struct Tape {
     /// Largest code unit stored, to pick the narrowest output encoding.
     pub max_unit: u16,
     open_string: Option<usize>,
+    /// `min_len` already handed out in segments.
+    taken_len: usize,
 }
 
 impl Tape {
@@ -96,6 +98,41 @@ impl Tape {
         self.min_len += units.len() + 3;
     }
 
+    /// Where the next string's units start; the caller appends units to [`Tape::units`] and
+    /// then calls [`Tape::push_str_from`] or [`Tape::push_key_from`] (lets the binding copy a
+    /// JS string straight into the arena).
+    pub fn mark(&self) -> usize {
+        self.units.len()
+    }
+
+    fn span_from(&mut self, start: usize) -> Span {
+        let end = self.units.len();
+        if self.max_unit < 0x100 {
+            let m = self.units[start..end].iter().copied().max().unwrap_or(0);
+            if m > self.max_unit {
+                self.max_unit = m;
+            }
+        }
+        Span {
+            start,
+            len: end - start,
+        }
+    }
+
+    /// Ends a string whose units were appended since `start` (see [`Tape::mark`]).
+    pub fn push_str_from(&mut self, start: usize) {
+        let span = self.span_from(start);
+        self.tokens.push(Token::Str(span));
+        self.min_len += span.len + 2;
+    }
+
+    /// Ends a key whose units were appended since `start` (see [`Tape::mark`]).
+    pub fn push_key_from(&mut self, start: usize) {
+        let span = self.span_from(start);
+        self.tokens.push(Token::Key(span));
+        self.min_len += span.len + 3;
+    }
+
     /// Starts a string whose units arrive in pieces ([`Tape::extend_str`]), for strings too
     /// long to copy out of JS in one step.
     pub fn begin_str(&mut self) {
@@ -141,6 +178,55 @@ impl Tape {
     pub fn end_object(&mut self) {
         self.tokens.push(Token::ObjectEnd);
         self.min_len += 1;
+    }
+
+    /// Moves out everything written so far as a segment that renders on its own, leaving a
+    /// tape that goes on where it stopped (a long string still being read stays here).
+    /// `min_len` keeps counting the whole document; the segment's `min_len` is its share.
+    pub fn take_segment(&mut self) -> Tape {
+        // A key stays with its value (the renderer must know what follows a key to decide
+        // whether the member fits), unless the value is a long string being read in pieces.
+        let held_key = match (self.open_string, self.tokens.last().copied()) {
+            (None, Some(Token::Key(span))) => {
+                self.tokens.pop();
+                let units = self.units.split_off(span.start);
+                Some(units)
+            }
+            _ => None,
+        };
+        let keep_from = self.open_string.unwrap_or(self.units.len());
+        let open_units = self.units.split_off(keep_from);
+        let seg_units = std::mem::replace(&mut self.units, open_units);
+        let tokens = std::mem::take(&mut self.tokens);
+        let seg_min = self.min_len - self.taken_len;
+        self.taken_len = self.min_len;
+        let seg_max = self.max_unit;
+        self.max_unit = 0;
+        if self.open_string.is_some() {
+            self.open_string = Some(0);
+            let units = std::mem::take(&mut self.units);
+            self.note_units(&units);
+            self.units = units;
+        }
+        let seg = Tape {
+            tokens,
+            units: seg_units,
+            min_len: seg_min,
+            complete: self.complete,
+            max_unit: seg_max,
+            open_string: None,
+            taken_len: 0,
+        };
+        if let Some(key) = held_key {
+            let start = self.units.len();
+            self.units.extend_from_slice(&key);
+            self.note_units(&key);
+            self.tokens.push(Token::Key(Span {
+                start,
+                len: key.len(),
+            }));
+        }
+        seg
     }
 
     /// Marks the tape as holding the whole value.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod conn;
 pub mod envelope;
 pub mod stats;
+pub mod text;
 mod tier;
 
 pub use config::{L2Config, RawL2Options};

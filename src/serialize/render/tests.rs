@@ -416,3 +416,89 @@ fn assert_valid_json(text: &str) -> std::result::Result<(), String> {
     }
     Ok(())
 }
+
+/// Cuts a tape into segments after every `every` tokens, as the reader does between steps.
+fn segments_of(v: &V, every: usize) -> Vec<Tape> {
+    let full = tape_of(v);
+    let mut t = Tape::new();
+    let mut out = Vec::new();
+    for (i, tok) in full.tokens.iter().enumerate() {
+        match *tok {
+            Token::Null => t.push_null(),
+            Token::True => t.push_bool(true),
+            Token::False => t.push_bool(false),
+            Token::Number(n) => t.push_number(n),
+            Token::Str(sp) => t.push_str(full.units_of(sp)),
+            Token::Key(sp) => t.push_key(full.units_of(sp)),
+            Token::ArrayStart => t.begin_array(),
+            Token::ArrayEnd => t.end_array(),
+            Token::ObjectStart => t.begin_object(),
+            Token::ObjectEnd => t.end_object(),
+        }
+        if (i + 1) % every == 0 {
+            out.push(t.take_segment());
+        }
+    }
+    out.push(t.take_segment());
+    out
+}
+
+#[test]
+fn segmented_rendering_equals_whole_rendering() {
+    let mut r = Rng(0xDEADBEEF);
+    for case in 0..200 {
+        let v = V::A((0..4).map(|_| random_value(&mut r, 0)).collect());
+        for indent in [0, 3] {
+            let whole = pretty(&v, indent);
+            let full_len = whole.encode_utf16().count();
+            for every in [1, 2, 5] {
+                for max in [None, Some(full_len / 2 + 2), Some(full_len + 5)] {
+                    let cfg = RenderConfig {
+                        indent,
+                        max_size: max,
+                        truncate: true,
+                    };
+                    let mut rd = Renderer::new(&cfg, Utf8Out::default());
+                    for seg in segments_of(&v, every) {
+                        rd.feed(&seg).unwrap();
+                    }
+                    let got = rd.finish(true).unwrap();
+                    let (want, cut) = to_json(&v, cfg).unwrap();
+                    assert_eq!(
+                        String::from_utf8(got.out.0).unwrap(),
+                        want,
+                        "case {case} every {every}"
+                    );
+                    assert_eq!(got.truncated, cut);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn long_string_read_in_pieces_spans_segments() {
+    let mut t = Tape::new();
+    t.begin_object();
+    t.push_key(&utf16("k"));
+    t.begin_str();
+    t.extend_str(&utf16("hello "));
+    let s1 = t.take_segment();
+    t.extend_str(&utf16("wörld"));
+    let s2 = t.take_segment();
+    t.extend_str(&utf16("😀"));
+    t.end_str();
+    t.end_object();
+    t.finish();
+    let s3 = t.take_segment();
+    let mut rd = Renderer::new(&RenderConfig::default(), Utf16Out::default());
+    for s in [&s1, &s2, &s3] {
+        rd.feed(s).unwrap();
+    }
+    let got = rd.finish(true).unwrap();
+    assert_eq!(
+        String::from_utf16(&got.out.0).unwrap(),
+        "{\"k\":\"hello wörld😀\"}"
+    );
+    assert!(s3.max_unit >= 0xD800 && s1.max_unit < 0x80);
+}
