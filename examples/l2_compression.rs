@@ -30,9 +30,20 @@ fn main() {
         };
         let reps = (20_000_000 / data.len().max(1)).clamp(5, 2000);
         let lz4 = lz4_flex::block::compress_prepend_size(&data);
-        let c = median_us(|| drop(std::hint::black_box(lz4_flex::block::compress_prepend_size(&data))), reps);
+        let c = median_us(
+            || {
+                drop(std::hint::black_box(
+                    lz4_flex::block::compress_prepend_size(&data),
+                ))
+            },
+            reps,
+        );
         let d = median_us(
-            || drop(std::hint::black_box(lz4_flex::block::decompress_size_prepended(&lz4))),
+            || {
+                drop(std::hint::black_box(
+                    lz4_flex::block::decompress_size_prepended(&lz4),
+                ))
+            },
             reps,
         );
         println!(
@@ -42,7 +53,10 @@ fn main() {
         );
         for level in [1, 3] {
             let z = zstd::bulk::compress(&data, level).unwrap_or_default();
-            let c = median_us(|| drop(std::hint::black_box(zstd::bulk::compress(&data, level))), reps);
+            let c = median_us(
+                || drop(std::hint::black_box(zstd::bulk::compress(&data, level))),
+                reps,
+            );
             let d = median_us(
                 || drop(std::hint::black_box(zstd::bulk::decompress(&z, data.len()))),
                 reps,

@@ -148,6 +148,19 @@ async fn lz4_values_round_trip_through_redis() {
     );
     assert_eq!(t.get("big").await.unwrap().as_deref(), Some(big.as_str()));
     assert_eq!(t.stats().compressed_writes, 1);
+    // A tier that writes uncompressed still reads compressed values (and vice versa).
+    let plain = tier_with(RawL2Options {
+        url: Some(server.url()),
+        compression: Some("none".into()),
+        ..Default::default()
+    });
+    assert_eq!(
+        plain.get("big").await.unwrap().as_deref(),
+        Some(big.as_str())
+    );
+    assert!(plain.set("big2", big.as_bytes(), None).await.unwrap());
+    assert_eq!(t.get("big2").await.unwrap().as_deref(), Some(big.as_str()));
+    plain.close().await;
     t.close().await;
 }
 
@@ -231,6 +244,6 @@ async fn health_reports_up_latency_and_closed_circuit() {
     assert!(h.up, "{h:?}");
     assert!(h.latency_ms.unwrap() < 50.0);
     assert_eq!(h.circuit.as_str(), "closed");
-    assert_eq!(Compression::None, t.config().compression);
+    assert_eq!(Compression::Lz4 { threshold: 4096 }, t.config().compression);
     t.close().await;
 }

@@ -54,13 +54,14 @@ pub struct RedisTierOptions {
     /// @default 1000
     pub breaker_cooldown_ms: Option<f64>,
     /// Compression of stored values: `'lz4'` compresses values of at least
-    /// `compressThresholdBytes`. Off by default: on the benchmark's loopback link it cost
-    /// more time than it saved (benchmark/RESULTS.md, section `redis`).
-    /// @default 'none'
+    /// `compressThresholdBytes` (when that makes them smaller). On by default: it made gets
+    /// and sets of 10 KB - 1 MB conversations faster even on loopback (benchmark/RESULTS.md,
+    /// section `redis`). Values written either way are read either way.
+    /// @default 'lz4'
     #[napi(ts_type = "'none' | 'lz4'")]
     pub compression: Option<String>,
     /// Smallest value compressed when `compression` is `'lz4'`, in bytes.
-    /// @default 16384
+    /// @default 4096
     pub compress_threshold_bytes: Option<f64>,
 }
 

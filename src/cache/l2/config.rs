@@ -14,10 +14,13 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 50;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 1000;
 pub const DEFAULT_BREAKER_THRESHOLD: u32 = 5;
 pub const DEFAULT_BREAKER_COOLDOWN_MS: u64 = 1000;
-/// Compression is off by default: on loopback and LAN links lz4 costs more time than the
-/// bytes it saves (benchmark/RESULTS.md, section `redis`). Opt in with `compression: 'lz4'`.
-pub const DEFAULT_COMPRESSION: &str = "none";
-pub const DEFAULT_COMPRESS_THRESHOLD: usize = 16 * 1024;
+/// lz4 is on by default for values of 4 KiB and more: even on loopback it made gets and
+/// sets of 10 KB - 1 MB conversation JSON faster (less to copy through Redis and the
+/// kernel) for a few µs of codec time per 10 KB (benchmark/RESULTS.md, section `redis`);
+/// on a real network and in Redis memory the saving is larger. `compression: 'none'` turns
+/// it off.
+pub const DEFAULT_COMPRESSION: &str = "lz4";
+pub const DEFAULT_COMPRESS_THRESHOLD: usize = 4096;
 /// Longest key accepted (prefix included).
 pub const MAX_KEY_BYTES: usize = 64 * 1024;
 const MAX_TTL_SECONDS: f64 = 10.0 * 365.0 * 86400.0;
@@ -192,7 +195,7 @@ mod tests {
         assert_eq!(c.ttl_jitter_seconds, 0);
         assert_eq!(c.timeout, Duration::from_millis(50));
         assert_eq!(c.breaker.failure_threshold, 5);
-        assert_eq!(c.compression, Compression::None);
+        assert_eq!(c.compression, Compression::Lz4 { threshold: 4096 });
     }
 
     #[test]
