@@ -117,7 +117,7 @@ async fn key_prefix_db_index_and_ttl_jitter() {
         ttls.iter().any(|t| *t > 100),
         "jitter never applied: {ttls:?}"
     );
-    assert_eq!(t.ttl_for(Some(10)) >= 10, true);
+    assert!((10..=60).contains(&t.ttl_for(Some(10))));
     t.close().await;
 }
 

@@ -208,6 +208,16 @@ mod tests {
         })
     }
 
+    /// A breaker just opened by three failures.
+    fn opened(clock: &ManualClock) -> Breaker {
+        let mut b = breaker();
+        for _ in 0..3 {
+            b.on_failure(clock.now(), false);
+        }
+        assert_eq!(b.state(clock.now()), CircuitState::Open);
+        b
+    }
+
     #[test]
     fn opens_after_threshold_consecutive_failures() {
         let clock = ManualClock::new();
@@ -237,10 +247,7 @@ mod tests {
     #[test]
     fn half_open_after_cooldown_lets_one_probe_through() {
         let clock = ManualClock::new();
-        let mut b = breaker();
-        for _ in 0..3 {
-            b.on_failure(clock.now(), false);
-        }
+        let mut b = opened(&clock);
         clock.advance(Duration::from_millis(999));
         assert_eq!(b.admit(clock.now()), Admit::No);
         clock.advance(Duration::from_millis(1));
@@ -257,10 +264,7 @@ mod tests {
     #[test]
     fn failed_probe_reopens_for_another_cooldown() {
         let clock = ManualClock::new();
-        let mut b = breaker();
-        for _ in 0..3 {
-            b.on_failure(clock.now(), false);
-        }
+        let mut b = opened(&clock);
         clock.advance(Duration::from_millis(1000));
         assert_eq!(b.admit(clock.now()), Admit::Yes { probe: true });
         clock.advance(Duration::from_millis(50));
@@ -275,10 +279,7 @@ mod tests {
     #[test]
     fn late_failure_of_a_non_probe_does_not_reopen() {
         let clock = ManualClock::new();
-        let mut b = breaker();
-        for _ in 0..3 {
-            b.on_failure(clock.now(), false);
-        }
+        let mut b = opened(&clock);
         clock.advance(Duration::from_millis(1000));
         assert_eq!(b.admit(clock.now()), Admit::Yes { probe: true });
         assert_eq!(b.on_failure(clock.now(), false), Transition::None);
@@ -288,10 +289,7 @@ mod tests {
     #[test]
     fn a_lost_probe_is_replaced_after_a_cooldown() {
         let clock = ManualClock::new();
-        let mut b = breaker();
-        for _ in 0..3 {
-            b.on_failure(clock.now(), false);
-        }
+        let mut b = opened(&clock);
         clock.advance(Duration::from_millis(1000));
         assert_eq!(b.admit(clock.now()), Admit::Yes { probe: true });
         clock.advance(Duration::from_millis(999));

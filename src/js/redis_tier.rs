@@ -158,34 +158,32 @@ fn prop<'a>(obj: &Object<'a>, name: &str) -> Result<Option<Unknown<'a>>> {
     })
 }
 
-fn opt_string(env: &Env, obj: &Object, name: &str) -> Result<Option<String>> {
+/// An optional property of JS type `want` (`what` names it in the error), read as `T`.
+fn opt_typed<T: FromNapiValue>(
+    env: &Env,
+    obj: &Object,
+    name: &str,
+    want: ValueType,
+    what: &str,
+) -> Result<Option<T>> {
     match prop(obj, name)? {
         None => Ok(None),
-        Some(v) if v.get_type()? == ValueType::String => {
-            // SAFETY: the value was just checked to be a JS string.
-            Ok(Some(unsafe { v.cast::<String>() }?))
-        }
+        // SAFETY: the value was just checked to be of the JS type `T` reads.
+        Some(v) if v.get_type()? == want => Ok(Some(unsafe { v.cast::<T>() }?)),
         Some(v) => Err(invalid_option(
             env,
             name,
-            format!("must be a string, got {}", type_name(&v)),
+            format!("must be {what}, got {}", type_name(&v)),
         )),
     }
 }
 
+fn opt_string(env: &Env, obj: &Object, name: &str) -> Result<Option<String>> {
+    opt_typed(env, obj, name, ValueType::String, "a string")
+}
+
 fn opt_number(env: &Env, obj: &Object, name: &str) -> Result<Option<f64>> {
-    match prop(obj, name)? {
-        None => Ok(None),
-        Some(v) if v.get_type()? == ValueType::Number => {
-            // SAFETY: the value was just checked to be a JS number.
-            Ok(Some(unsafe { v.cast::<f64>() }?))
-        }
-        Some(v) => Err(invalid_option(
-            env,
-            name,
-            format!("must be a number, got {}", type_name(&v)),
-        )),
-    }
+    opt_typed(env, obj, name, ValueType::Number, "a number")
 }
 
 fn type_name(v: &Unknown) -> &'static str {

@@ -283,22 +283,25 @@ impl RedisL2 {
         }
     }
 
+    /// `NAME prefix+key1 prefix+key2 ...` and the key count; `None` for no keys.
+    fn multi_key_cmd<S: AsRef<str>>(&self, name: &str, keys: &[S]) -> Result<Option<(Cmd, usize)>> {
+        self.check_open()?;
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let mut cmd = redis::cmd(name);
+        for k in keys {
+            cmd.arg(self.full_key(k.as_ref())?);
+        }
+        Ok(Some((cmd, keys.len())))
+    }
+
     /// The payloads of `keys`, in order, in ONE round trip (MGET).
     pub async fn mget<S: AsRef<str>>(&self, keys: &[S]) -> Result<Vec<Option<String>>> {
-        self.check_open()?;
-        let full = keys
-            .iter()
-            .map(|k| self.full_key(k.as_ref()))
-            .collect::<Result<Vec<_>>>()?;
-        if full.is_empty() {
+        let Some((cmd, n)) = self.multi_key_cmd("MGET", keys)? else {
             return Ok(Vec::new());
-        }
-        let n = full.len();
+        };
         Stats::add(&self.stats.gets, n as u64);
-        let mut cmd = redis::cmd("MGET");
-        for k in &full {
-            cmd.arg(k);
-        }
         match self.call(&cmd).await {
             Ok(Value::Array(items)) if items.len() == n => {
                 Ok(items.into_iter().map(|v| self.reply_value(v)).collect())
@@ -355,18 +358,9 @@ impl RedisL2 {
 
     /// Deletes `keys` in one round trip; the number Redis removed (0 when not reached).
     pub async fn del<S: AsRef<str>>(&self, keys: &[S]) -> Result<u64> {
-        self.check_open()?;
-        let full = keys
-            .iter()
-            .map(|k| self.full_key(k.as_ref()))
-            .collect::<Result<Vec<_>>>()?;
-        if full.is_empty() {
+        let Some((cmd, _)) = self.multi_key_cmd("DEL", keys)? else {
             return Ok(0);
-        }
-        let mut cmd = redis::cmd("DEL");
-        for k in &full {
-            cmd.arg(k);
-        }
+        };
         match self.call(&cmd).await {
             Ok(Value::Int(n)) => {
                 let n = n.max(0) as u64;
