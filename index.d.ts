@@ -10,6 +10,26 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * Latency histograms (HDR, 3 significant digits) per cache tier and the Prometheus text
+ * exposition of a cache. Used by `ConversationCache`; not meant to be used on its own.
+ */
+export declare class CacheMetrics {
+  /** One latency histogram per tier name, e.g. `['l1', 'l2', 'loader']`. */
+  constructor(tiers: Array<string>)
+  /** Records the first `count` samples (milliseconds) of `samples` for tier number `tier`. */
+  record(tier: number, samples: Float64Array, count: number): void
+  /** Count, sum, mean and percentiles of tier number `tier`, in milliseconds. */
+  summary(tier: number): LatencySummary
+  /**
+   * Prometheus text: the given counter/gauge families, then a summary family
+   * `latencyName` (seconds) with one `tierLabel="<tier>"` set of lines per tier.
+   */
+  prometheus(families: Array<MetricFamily>, latencyName: string, latencyHelp: string, tierLabel: string): string
+  /** Forgets every latency sample. */
+  reset(): void
+}
+
+/**
  * The Redis tier (L2) of `ConversationCache`: internal, documented for the curious and
  * for tests. Values are UTF-8 JSON strings stored under `keyPrefix + key` in a small
  * versioned envelope. Construction never touches the network; the connection opens on the
@@ -52,6 +72,40 @@ export declare class RedisTier {
    * Idempotent.
    */
   close(): Promise<void>
+}
+
+/** Latencies of one tier, in milliseconds (all 0 when nothing was recorded). */
+export interface LatencySummary {
+  /** Number of samples. */
+  count: number
+  /** Sum of the samples. */
+  sum: number
+  mean: number
+  p50: number
+  p95: number
+  p99: number
+  max: number
+}
+
+/** A counter or gauge family to render. */
+export interface MetricFamily {
+  name: string
+  help: string
+  /** `'counter'` or `'gauge'`. */
+  type: string
+  samples: Array<MetricSample>
+}
+
+/** One label of a metric sample. */
+export interface MetricLabel {
+  name: string
+  value: string
+}
+
+/** One sample line of a counter or gauge. */
+export interface MetricSample {
+  labels?: Array<MetricLabel>
+  value: number
 }
 
 /** What {@link RedisTier.health} reports. */

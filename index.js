@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.CacheMetrics = nativeBinding.CacheMetrics
 module.exports.RedisTier = nativeBinding.RedisTier
 module.exports.serialize = nativeBinding.serialize
 module.exports.serializeAsync = nativeBinding.serializeAsync

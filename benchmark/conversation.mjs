@@ -18,7 +18,7 @@ const CODE = [
 ]
 
 /** @param {number} seed */
-function rng(seed) {
+export function rng(seed) {
   let s = seed >>> 0 || 1
   return () => {
     s ^= s << 13

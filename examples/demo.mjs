@@ -60,3 +60,6 @@ try {
 console.log(
   `\nPrompt budget: a 10 MB tool result cut to 50,000 characters: JSON.stringify + slice ${naive.toFixed(1)} ms (invalid JSON: ${full.length} chars), serializeAsync({ maxSize }) ${ours.toFixed(2)} ms (valid JSON: ${valid}, ${cut.serialized.length} chars)`,
 )
+
+// Part 2 — the conversation cache (L1 only here; with REDIS_URL set, L2 too).
+await import('./demo-cache.mjs')

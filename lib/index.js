@@ -3,11 +3,15 @@
 // CLI) holds everything written in Rust; this file adds the parts that live in JS because
 // the figures put them there (see README, "Which side of the boundary").
 const native = require('../index.js')
+const { ConversationCache } = require('./cache/conversation-cache.js')
 
 module.exports = {
   serialize: native.serialize,
   serializeAsync: native.serializeAsync,
   shutdownSerializationPool: native.shutdownSerializationPool,
+  ConversationCache,
+  // Low-level: the latency histograms / Prometheus renderer ConversationCache feeds in batches.
+  CacheMetrics: native.CacheMetrics,
   // Internal but documented: the native Redis tier (L2) that ConversationCache plugs in.
   // Exported for tests and diagnostics; its API may change with the cache's.
   RedisTier: native.RedisTier,

@@ -4,5 +4,12 @@ import { createRequire } from 'node:module'
 const require = createRequire(import.meta.url)
 const cjs = require('./index.js')
 
-export const { serialize, serializeAsync, shutdownSerializationPool, RedisTier } = cjs
+export const {
+  serialize,
+  serializeAsync,
+  shutdownSerializationPool,
+  ConversationCache,
+  CacheMetrics,
+  RedisTier,
+} = cjs
 export default cjs

@@ -2,6 +2,7 @@
 //! into core types, calls one core function, and maps errors through [`error`].
 
 pub mod error;
+mod metrics;
 pub mod raw;
 mod redis_tier;
 mod serialize;

@@ -42,6 +42,9 @@ pub fn check(env: napi_env, status: napi_status) -> R<()> {
     }
 }
 
+/// Strings shorter than this many units are copied without asking their length first.
+pub const SHORT: usize = 256;
+
 /// A raw environment handle for the duration of one callback.
 #[derive(Clone, Copy)]
 pub struct Raw(pub napi_env);
@@ -105,6 +108,40 @@ impl Raw {
                 sys::napi_get_value_string_utf16(self.0, v, buf, len + 1, &mut copied),
             )?;
             out.set_len(start + copied.min(len));
+        }
+        Ok(())
+    }
+
+    /// Appends a JS string to `out` if it has fewer than [`SHORT`] units, in one call;
+    /// returns false (appending nothing) for a longer string.
+    #[inline]
+    pub fn append_short_str(self, v: napi_value, out: &mut Vec<u16>) -> R<bool> {
+        out.reserve(SHORT);
+        let start = out.len();
+        let mut copied = 0usize;
+        // SAFETY: see the impl comment. The buffer is the vector's spare capacity of at least
+        // SHORT units; Node-API writes at most SHORT - 1 units plus a NUL, and `set_len`
+        // covers only the units it reports as written.
+        unsafe {
+            let buf = out.as_mut_ptr().add(start);
+            check(
+                self.0,
+                sys::napi_get_value_string_utf16(self.0, v, buf, SHORT, &mut copied),
+            )?;
+            if copied < SHORT - 1 {
+                out.set_len(start + copied);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Appends a whole JS string to `out`.
+    #[inline]
+    pub fn append_str(self, v: napi_value, out: &mut Vec<u16>) -> R<()> {
+        if !self.append_short_str(v, out)? {
+            let len = self.str_len(v)?;
+            self.append_utf16(v, len, out)?;
         }
         Ok(())
     }

@@ -2,10 +2,10 @@
 //! tape segments as it goes, and the text is ready shortly after the last one. The text
 //! starts as Latin-1 and is widened to UTF-16 the first time a segment needs it.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::out::{Latin1Out, Utf16Out};
 use super::render::{RenderConfig, Renderer};
@@ -13,9 +13,10 @@ use super::tape::Tape;
 use super::text::{RenderedText, Text};
 use crate::error::{Code, Error, Result};
 
-/// Render threads alive at once; past this, callers render the whole tape at the end.
-const MAX_THREADS: usize = 4;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Render threads, started on first use and kept for the life of the process (starting a
+/// thread per call cost about a millisecond of main-thread time here). Each job stays on
+/// one thread, so its segments are rendered in order.
+const THREADS: usize = 2;
 
 enum Sink {
     Narrow(Renderer<Latin1Out>),
@@ -65,93 +66,165 @@ impl Sink {
 }
 
 enum Msg {
-    Segment(Tape),
-    End { complete: bool },
+    Start {
+        job: u64,
+        cfg: RenderConfig,
+        stop: Arc<AtomicBool>,
+        done: SyncSender<Result<RenderedText>>,
+    },
+    Segment {
+        job: u64,
+        seg: Tape,
+    },
+    End {
+        job: u64,
+        complete: bool,
+    },
+    Abandon {
+        job: u64,
+    },
 }
 
-/// The reader's end of a render thread.
-pub struct Pipeline {
-    tx: Sender<Msg>,
-    handle: JoinHandle<Result<RenderedText>>,
-    /// Set by the renderer when more input is useless (text cut, or an error).
+struct Job {
+    sink: Option<Sink>,
+    failed: Option<Error>,
     stop: Arc<AtomicBool>,
+    done: SyncSender<Result<RenderedText>>,
 }
 
-struct LiveGuard;
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        LIVE.fetch_sub(1, Ordering::SeqCst);
+/// Lowers the calling thread's scheduling priority, so that on a small machine the event-loop
+/// thread wins the CPU over background rendering (best effort; Linux nice values are per
+/// thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and a thread id
+    // only changes that thread's nice value, and its failure is harmless (ignored).
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
     }
 }
 
-fn run(rx: Receiver<Msg>, cfg: RenderConfig, stop: Arc<AtomicBool>) -> Result<RenderedText> {
-    let _live = LiveGuard;
-    let mut sink = Some(Sink::Narrow(Renderer::new(&cfg, Latin1Out::default())));
-    let mut failed: Option<Error> = None;
+/// One render thread: serves every job assigned to it.
+fn serve(rx: Receiver<Msg>) {
+    lower_priority();
+    let mut jobs: HashMap<u64, Job> = HashMap::new();
     for msg in rx {
         match msg {
-            Msg::Segment(seg) => {
-                if failed.is_some() {
+            Msg::Start {
+                job,
+                cfg,
+                stop,
+                done,
+            } => {
+                let sink = Some(Sink::Narrow(Renderer::new(&cfg, Latin1Out::default())));
+                jobs.insert(
+                    job,
+                    Job {
+                        sink,
+                        failed: None,
+                        stop,
+                        done,
+                    },
+                );
+            }
+            Msg::Segment { job, seg } => {
+                let Some(j) = jobs.get_mut(&job) else {
+                    continue;
+                };
+                if j.failed.is_some() {
                     continue;
                 }
-                if let Some(s) = sink.take() {
+                if let Some(s) = j.sink.take() {
                     let (s, r) = s.feed(&seg);
-                    sink = Some(s);
+                    j.sink = Some(s);
                     match r {
                         Ok(true) => {}
-                        Ok(false) => stop.store(true, Ordering::SeqCst),
+                        Ok(false) => j.stop.store(true, Ordering::SeqCst),
                         Err(e) => {
-                            stop.store(true, Ordering::SeqCst);
-                            failed = Some(e);
+                            j.stop.store(true, Ordering::SeqCst);
+                            j.failed = Some(e);
                         }
                     }
                 }
             }
-            Msg::End { complete } => {
-                if let Some(e) = failed {
-                    return Err(e);
-                }
-                return match sink.take() {
-                    Some(s) => s.finish(complete),
-                    None => Err(Error::new(Code::Internal, "render pipeline lost its sink")),
+            Msg::End { job, complete } => {
+                let Some(j) = jobs.remove(&job) else { continue };
+                let result = match (j.failed, j.sink) {
+                    (Some(e), _) => Err(e),
+                    (None, Some(s)) => s.finish(complete),
+                    (None, None) => Err(Error::new(Code::Internal, "render job lost its sink")),
                 };
+                // The receiver may be gone (the caller gave up); nothing to do then.
+                let _ = j.done.send(result);
+            }
+            Msg::Abandon { job } => {
+                jobs.remove(&job);
             }
         }
     }
-    Err(Error::new(
-        Code::Internal,
-        "render pipeline ended without its last segment",
-    ))
+}
+
+fn pool() -> Option<&'static [Mutex<Sender<Msg>>]> {
+    static POOL: OnceLock<Vec<Mutex<Sender<Msg>>>> = OnceLock::new();
+    let p = POOL.get_or_init(|| {
+        (0..THREADS)
+            .filter_map(|i| {
+                let (tx, rx) = channel();
+                std::thread::Builder::new()
+                    .name(format!("acn-render-{i}"))
+                    .spawn(move || serve(rx))
+                    .ok()
+                    .map(|_| Mutex::new(tx))
+            })
+            .collect()
+    });
+    (!p.is_empty()).then_some(p.as_slice())
+}
+
+/// The reader's end of a render job.
+pub struct Pipeline {
+    job: u64,
+    tx: Sender<Msg>,
+    done: Receiver<Result<RenderedText>>,
+    /// Set by the renderer when more input is useless (text cut, or an error).
+    stop: Arc<AtomicBool>,
+    ended: bool,
 }
 
 impl Pipeline {
-    /// Starts a render thread, or returns `None` when too many are running (or the thread
-    /// cannot be spawned); the caller then renders the whole tape at the end.
+    /// Starts a render job on a render thread, or returns `None` if no thread could be
+    /// started; the caller then renders the whole tape at the end.
     pub fn start(cfg: RenderConfig) -> Option<Pipeline> {
-        if LIVE.fetch_add(1, Ordering::SeqCst) >= MAX_THREADS {
-            LIVE.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        let (tx, rx) = channel();
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let job = NEXT.fetch_add(1, Ordering::Relaxed);
+        let pool = pool()?;
+        let tx = pool[(job % pool.len() as u64) as usize]
+            .lock()
+            .ok()?
+            .clone();
+        let (done_tx, done) = sync_channel(1);
         let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = Arc::clone(&stop);
-        match std::thread::Builder::new()
-            .name("acn-render".into())
-            .spawn(move || run(rx, cfg, stop2))
-        {
-            Ok(handle) => Some(Pipeline { tx, handle, stop }),
-            Err(_) => {
-                LIVE.fetch_sub(1, Ordering::SeqCst);
-                None
-            }
-        }
+        tx.send(Msg::Start {
+            job,
+            cfg,
+            stop: Arc::clone(&stop),
+            done: done_tx,
+        })
+        .ok()?;
+        Some(Pipeline {
+            job,
+            tx,
+            done,
+            stop,
+            ended: false,
+        })
     }
 
     /// Sends a segment to render.
     pub fn send(&self, seg: Tape) {
         // A send only fails if the thread is gone, which `finish` reports.
-        let _ = self.tx.send(Msg::Segment(seg));
+        let _ = self.tx.send(Msg::Segment { job: self.job, seg });
     }
 
     /// True once the text is cut or failed: reading more is useless.
@@ -160,13 +233,25 @@ impl Pipeline {
     }
 
     /// Sends the last segment and waits for the text (run this off the main thread).
-    pub fn finish(self, last: Tape) -> Result<RenderedText> {
+    pub fn finish(mut self, last: Tape) -> Result<RenderedText> {
         let complete = last.complete;
-        let _ = self.tx.send(Msg::Segment(last));
-        let _ = self.tx.send(Msg::End { complete });
-        match self.handle.join() {
-            Ok(r) => r,
-            Err(_) => Err(Error::new(Code::Internal, "render thread panicked")),
+        self.send(last);
+        self.ended = true;
+        let _ = self.tx.send(Msg::End {
+            job: self.job,
+            complete,
+        });
+        self.done
+            .recv()
+            .unwrap_or_else(|_| Err(Error::new(Code::Internal, "render thread is gone")))
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        if !self.ended {
+            // The read failed: the render thread forgets the job.
+            let _ = self.tx.send(Msg::Abandon { job: self.job });
         }
     }
 }

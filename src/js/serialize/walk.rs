@@ -313,9 +313,8 @@ impl Walker {
             };
         }
         if let Key::Name(k) = key {
-            let len = raw.str_len(k)?;
             let start = self.tape.mark();
-            raw.append_utf16(k, len, &mut self.tape.units)?;
+            raw.append_str(k, &mut self.tape.units)?;
             self.tape.push_key_from(start);
         }
         match resolved {
@@ -324,6 +323,12 @@ impl Walker {
             Resolved::Bool(b) => self.tape.push_bool(b),
             Resolved::Num(n) => self.tape.push_number(n),
             Resolved::Str(s) => {
+                // Short strings (most) are copied in one call; longer ones are measured first.
+                let start = self.tape.mark();
+                if raw.append_short_str(s, &mut self.tape.units)? {
+                    self.tape.push_str_from(start);
+                    return Ok(());
+                }
                 let len = raw.str_len(s)?;
                 if self.split_strings && len > LONG_STRING {
                     self.tape.begin_str();

@@ -1,0 +1,589 @@
+'use strict'
+// ConversationCache: L1 (in-process, here) -> L2 (Redis: the native RedisTier, through the
+// seam in l2-seam.js; none without a URL) -> loader. The hot path (key check, L1 lookup with LRU and TTL, hit
+// counting, latency sample) is plain JS: an L1 hit resolves the very object stored.
+// Native code does what the figures put there: sizes (the serializer) and the latency
+// histograms / Prometheus text (CacheMetrics, fed in batches).
+const { performance } = require('node:perf_hooks')
+
+const errors = require('./errors.js')
+const { isValidKey } = require('./key.js')
+const { normalizeOptions, setOptions, updateOptions } = require('./options.js')
+const { L1 } = require('./l1.js')
+const { SingleFlight } = require('./single-flight.js')
+const { KeyedQueue } = require('./update-queue.js')
+const { TokenBucket } = require('./rate-limiter.js')
+const { MemoryPressure, readHeap } = require('./memory-pressure.js')
+const { Latency } = require('./latency.js')
+// The native serializer: exactly JSON.stringify's text, whose length is an entry's size and
+// which L2 stores; rejects cycles / BigInts with TypeError ERR_CIRCULAR / ERR_BIGINT, and
+// never stalls the event loop on a big value.
+const { serializeAsync } = require('../../index.js')
+const { newCounters, toStats, toFamilies } = require('./stats.js')
+const { kL2Tier, createL2 } = require('./l2-seam.js')
+
+/** What L1 holds for "the loader found nothing" (negative caching); answered as null. */
+const NONE = Object.freeze({})
+/** L1 size of a negative entry: the length of `null`. */
+const NONE_SIZE = 4
+const HOUSEKEEPING_MS = 1000
+
+/** @typedef {import('./single-flight.js').Flight} Flight */
+/** @typedef {(threadId: string) => unknown} Loader */
+
+class ConversationCache {
+  #o
+  #l1
+  /** @type {import('./l2-seam.js').L2Tier | null} */
+  #l2
+  #flights = new SingleFlight()
+  #writes = new KeyedQueue()
+  /** @type {TokenBucket | null} */
+  #limiter
+  /** @type {MemoryPressure | null} */
+  #pressure
+  #latency = new Latency()
+  #c = newCounters()
+  /** Bumped by every write; a read from L2 warms L1 only if no write happened meanwhile. */
+  #writeSeq = 0
+  /** @type {Set<Promise<void>>} L2 writes under way (close() waits for them) */
+  #l2Writes = new Set()
+  /** @type {ReturnType<typeof setInterval> | null} */
+  #housekeeping = null
+  #closed = false
+  /** @type {Promise<void> | null} */
+  #closing = null
+
+  /** @param {Record<string | symbol, unknown>} [options] */
+  constructor(options) {
+    this.#o = normalizeOptions(options)
+    this.#l1 = new L1(this.#o)
+    this.#l2 = /** @type {any} */ (options?.[kL2Tier]) ?? createL2(this.#o)
+    this.#limiter = this.#o.rateLimit ? new TokenBucket(this.#o.rateLimit) : null
+    const mp = this.#o.memoryPressure
+    this.#pressure = mp ? new MemoryPressure(mp) : null
+    const every = mp ? mp.checkIntervalMs : HOUSEKEEPING_MS
+    if (every > 0) {
+      // Drops expired entries and checks memory pressure. The timer does not keep the
+      // process alive, and holds the cache only weakly, so a cache that is dropped without
+      // close() can still be collected.
+      const ref = new WeakRef(this)
+      const timer = setInterval(() => {
+        const cache = ref.deref()
+        if (cache === undefined) clearInterval(timer)
+        else cache.#housekeep()
+      }, every)
+      timer.unref()
+      this.#housekeeping = timer
+    }
+  }
+
+  /**
+   * The value of `threadId`: from L1, else L2, else the loader (one call per key at a time).
+   * @param {string} threadId
+   * @param {Loader} [loader] defaults to options.loader
+   * @returns {Promise<unknown>}
+   */
+  getOrLoad(threadId, loader) {
+    const t0 = performance.now()
+    if (!isValidKey(threadId)) return Promise.reject(errors.invalidKey(threadId))
+    if (this.#closed) return Promise.reject(errors.closed())
+    const load = loader ?? this.#o.loader
+    if (typeof load !== 'function') {
+      return Promise.reject(errors.invalidArg('getOrLoad needs a loader: pass one, or set options.loader'))
+    }
+    const v = this.#l1.get(threadId)
+    if (v !== undefined) {
+      this.#c.l1Hits++
+      this.#latency.l1.add(performance.now() - t0)
+      return Promise.resolve(v === NONE ? null : v)
+    }
+    return this.#join(threadId, load)
+  }
+
+  /**
+   * The value of `threadId` from L1, else L2; null when neither holds it. Never loads.
+   * @param {string} threadId
+   * @returns {Promise<unknown>}
+   */
+  get(threadId) {
+    const t0 = performance.now()
+    if (!isValidKey(threadId)) return Promise.reject(errors.invalidKey(threadId))
+    if (this.#closed) return Promise.reject(errors.closed())
+    const v = this.#l1.get(threadId)
+    if (v !== undefined) {
+      this.#c.l1Hits++
+      this.#latency.l1.add(performance.now() - t0)
+      return Promise.resolve(v === NONE ? null : v)
+    }
+    if (this.#l2 === null) {
+      this.#c.misses++
+      return Promise.resolve(null)
+    }
+    return this.#getFromL2(threadId)
+  }
+
+  /**
+   * The value L1 holds for `threadId` (null for a cached "not found"), else undefined.
+   * Synchronous; neither refreshes LRU order nor counts in the stats.
+   * @param {string} threadId
+   */
+  peek(threadId) {
+    if (!isValidKey(threadId)) throw errors.invalidKey(threadId)
+    if (this.#closed) throw errors.closed()
+    const v = this.#l1.peek(threadId)
+    return v === NONE ? null : v
+  }
+
+  /**
+   * The values of many threads, in order (null where none holds it); L2 is asked once for
+   * all the keys L1 does not hold.
+   * @param {string[]} threadIds
+   * @returns {Promise<unknown[]>}
+   */
+  getMany(threadIds) {
+    if (!Array.isArray(threadIds)) return Promise.reject(errors.invalidArg('getMany expects an array of threadIds'))
+    for (const k of threadIds) if (!isValidKey(k)) return Promise.reject(errors.invalidKey(k))
+    if (this.#closed) return Promise.reject(errors.closed())
+    const out = new Array(threadIds.length).fill(null)
+    /** @type {number[]} */
+    const missing = []
+    for (let i = 0; i < threadIds.length; i++) {
+      const t0 = performance.now()
+      const v = this.#l1.get(threadIds[i])
+      if (v === undefined) {
+        missing.push(i)
+        continue
+      }
+      this.#c.l1Hits++
+      this.#latency.l1.add(performance.now() - t0)
+      out[i] = v === NONE ? null : v
+    }
+    if (missing.length === 0) return Promise.resolve(out)
+    if (this.#l2 === null) {
+      this.#c.misses += missing.length
+      return Promise.resolve(out)
+    }
+    return this.#getManyFromL2(threadIds, out, missing)
+  }
+
+  /**
+   * Stores `value` (written after any update or set of the same key called before).
+   * @param {string} threadId
+   * @param {unknown} value
+   * @param {{ tags?: string[], ttlMs?: number }} [opts]
+   * @returns {Promise<void>}
+   */
+  async set(threadId, value, opts) {
+    if (!isValidKey(threadId)) throw errors.invalidKey(threadId)
+    if (this.#closed) throw errors.closed()
+    if (value === null || value === undefined) {
+      throw errors.invalidArg('set() needs a value; use invalidate() to remove a thread')
+    }
+    const o = setOptions(opts)
+    await this.#writes.run(threadId, async () => {
+      const { serialized } = await serializeAsync(value)
+      if (this.#closed) throw errors.closed()
+      this.#wrote(threadId)
+      this.#hold(threadId, value, serialized.length, o)
+      await this.#writeL2(threadId, serialized, o.ttlMs)
+    })
+  }
+
+  /**
+   * Drops `threadId` from L1 and L2. A load under way for it is not cached when it ends.
+   * @param {string} threadId
+   * @returns {Promise<void>}
+   */
+  async invalidate(threadId) {
+    if (!isValidKey(threadId)) throw errors.invalidKey(threadId)
+    if (this.#closed) throw errors.closed()
+    this.#wrote(threadId)
+    if (this.#l1.delete(threadId)) this.#c.invalidations++
+    await this.#deleteL2([threadId])
+  }
+
+  /**
+   * Drops every thread stored with `tag` (by set(..., { tags })); resolves to how many.
+   * @param {string} tag
+   * @returns {Promise<number>}
+   */
+  async invalidateTag(tag) {
+    if (typeof tag !== 'string' || tag.length === 0) throw errors.invalidArg('invalidateTag expects a non-empty string')
+    if (this.#closed) throw errors.closed()
+    const keys = this.#l1.keysWithTag(tag)
+    for (const k of keys) {
+      this.#wrote(k)
+      this.#l1.delete(k)
+    }
+    this.#c.invalidations += keys.length
+    await this.#deleteL2(keys)
+    return keys.length
+  }
+
+  /**
+   * Applies `updater` to the current value, one update of a key at a time (in call order).
+   * `save` runs before the new value becomes visible; if the updater or save throws, the old
+   * value stays and the error reaches the caller.
+   * @param {string} threadId
+   * @param {(current: unknown) => unknown} updater
+   * @param {{ save?: (value: unknown) => unknown }} [opts]
+   * @returns {Promise<unknown>}
+   */
+  update(threadId, updater, opts) {
+    if (!isValidKey(threadId)) return Promise.reject(errors.invalidKey(threadId))
+    if (typeof updater !== 'function') return Promise.reject(errors.invalidArg('update expects an updater function'))
+    let save
+    try {
+      save = updateOptions(opts)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    if (this.#closed) return Promise.reject(errors.closed())
+    return this.#writes.run(threadId, () => this.#applyUpdate(threadId, updater, save))
+  }
+
+  /** Counters, hit rates and latency percentiles (ms) per tier. */
+  getStats() {
+    this.#l1.purgeStale()
+    return toStats(this.#sources())
+  }
+
+  /** Prometheus text exposition of getStats(), names `agent_core_cache_*`, label `tier`. */
+  metrics() {
+    this.#l1.purgeStale()
+    return this.#latency.prometheus(toFamilies(this.#sources()))
+  }
+
+  /** The state of each tier. */
+  async health() {
+    const heap = readHeap()
+    const l1 = {
+      state: this.#closed ? 'closed' : 'up',
+      entries: this.#l1.entries,
+      bytes: this.#l1.bytes,
+      maxEntries: this.#o.maxEntries,
+      maxBytes: this.#o.maxBytes,
+      heapUsedRatio: heap.used / heap.limit,
+      underMemoryPressure: this.#pressure?.underPressure ?? false,
+    }
+    /** @type {{ state: 'up' | 'down' | 'disabled', latencyMs?: number, circuit: string }} */
+    let l2 = { state: 'disabled', circuit: 'n/a' }
+    if (this.#l2 !== null && !this.#closed) {
+      try {
+        l2 = await this.#l2.health()
+      } catch (e) {
+        this.#c.redisErrors++
+        l2 = { state: 'down', circuit: 'unknown' }
+      }
+    }
+    return { l1, l2 }
+  }
+
+  /**
+   * Ends the cache: pending loads and rate-limit waits reject with ERR_CLOSED, L1 is
+   * emptied, timers are cleared and L2 is closed. Afterwards nothing keeps the process alive.
+   * Idempotent. getStats() and metrics() still answer afterwards.
+   * @returns {Promise<void>}
+   */
+  close() {
+    if (this.#closing === null) this.#closing = this.#shutdown()
+    return this.#closing
+  }
+
+  async #shutdown() {
+    this.#closed = true
+    if (this.#housekeeping) clearInterval(this.#housekeeping)
+    this.#housekeeping = null
+    const err = errors.closed()
+    this.#flights.abortAll(err)
+    this.#limiter?.close(err)
+    this.#l1.clear()
+    this.#latency.flush()
+    await Promise.allSettled([...this.#l2Writes])
+    if (this.#l2 !== null) await this.#l2.close()
+  }
+
+  // ---- misses: single flight over L2 and the loader ----
+
+  /** @param {string} key @param {Loader} load */
+  #join(key, load) {
+    const f = this.#flights.get(key)
+    if (f !== undefined) {
+      f.waiters++
+      this.#c.stampedePrevented++
+      return f.promise
+    }
+    return this.#flights.start(key, (fl) => this.#fill(key, load, fl), (fl) => this.#settled(fl)).promise
+  }
+
+  /** Counts a settled flight: every caller of it, as an L2 hit or a miss. */
+  #settled(/** @type {Flight} */ f) {
+    if (f.source === 'l2') this.#c.l2Hits += 1 + f.waiters
+    else this.#c.misses += 1 + f.waiters
+  }
+
+  /** @param {string} key @param {Loader} load @param {Flight} f */
+  async #fill(key, load, f) {
+    if (this.#l2 !== null) {
+      const hit = await this.#readL2(key)
+      if (hit !== undefined) {
+        f.source = 'l2'
+        if (!f.stale && !this.#closed) this.#hold(key, hit.value, hit.size)
+        return hit.value
+      }
+    }
+    if (this.#limiter !== null) await this.#limiter.take()
+    if (f.settled) return null // closed while waiting for a token
+    const value = await this.#runLoader(key, load, f)
+    if (value === null || value === undefined) {
+      const ttlMs = this.#o.negativeTtlMs
+      if (ttlMs > 0 && !f.stale && !this.#closed) this.#l1.set(key, NONE, NONE_SIZE, { ttlMs, tags: [] })
+      return null
+    }
+    // A value that cannot be serialized rejects here (ERR_CIRCULAR / ERR_BIGINT): every
+    // caller gets that error and nothing is cached.
+    const { serialized } = await serializeAsync(value)
+    if (!f.stale && !f.settled && !this.#closed) {
+      this.#hold(key, value, serialized.length)
+      this.#writeL2(key, serialized)
+    }
+    return value
+  }
+
+  /** @param {string} key @param {Loader} load @param {Flight} f @returns {Promise<unknown>} */
+  #runLoader(key, load, f) {
+    this.#c.loads++
+    const t0 = performance.now()
+    let timedOut = false
+    /** @type {Promise<unknown>} */
+    let p
+    try {
+      p = Promise.resolve(load(key))
+    } catch (e) {
+      p = Promise.reject(e)
+    }
+    p = p.then(
+      (v) => {
+        this.#latency.loader.add(performance.now() - t0)
+        return v
+      },
+      (e) => {
+        this.#latency.loader.add(performance.now() - t0)
+        if (!timedOut) this.#c.loaderErrors++
+        throw e
+      },
+    )
+    const ms = this.#o.loaderTimeoutMs
+    if (ms === 0) return p
+    return new Promise((resolve, reject) => {
+      // Cleared when the loader settles (or the flight is aborted by close()): it keeps the
+      // process alive at most loaderTimeoutMs, so that a caller awaiting a stuck loader gets
+      // its error. It times the loader only, not the serialization after it.
+      const timer = setTimeout(() => {
+        timedOut = true
+        this.#c.loaderTimeouts++
+        this.#c.loaderErrors++
+        reject(errors.loaderTimeout(key, ms))
+      }, ms)
+      f.timer = timer
+      p.then(
+        (v) => {
+          clearTimeout(timer)
+          resolve(v)
+        },
+        (e) => {
+          clearTimeout(timer)
+          reject(e)
+        },
+      )
+    })
+  }
+
+  // ---- writes ----
+
+  /** @param {string} key @param {(current: unknown) => unknown} updater @param {((v: unknown) => unknown) | undefined} save */
+  async #applyUpdate(key, updater, save) {
+    if (this.#closed) throw errors.closed()
+    const current = await (this.#o.loader ? this.getOrLoad(key) : this.get(key))
+    const next = await updater(current)
+    if (next === null || next === undefined) {
+      throw errors.invalidArg('the updater must return the new value; use invalidate() to remove a thread')
+    }
+    const { serialized } = await serializeAsync(next)
+    if (save) await save(next)
+    if (this.#closed) return next
+    this.#wrote(key)
+    this.#hold(key, next, serialized.length)
+    await this.#writeL2(key, serialized)
+    return next
+  }
+
+  /** A write of `key` happened: loads and L2 reads under way must not cache what they find. */
+  #wrote(/** @type {string} */ key) {
+    this.#writeSeq++
+    this.#flights.forget(key)
+  }
+
+  /**
+   * Puts a value in L1 and relieves memory pressure if there is any.
+   * @param {string} key @param {{}} value @param {number} size
+   * @param {{ ttlMs?: number, tags?: string[] }} [o]
+   */
+  #hold(key, value, size, o) {
+    this.#l1.set(key, value, size, o)
+    if (this.#pressure !== null) this.#relieve(this.#pressure)
+  }
+
+  #housekeep() {
+    this.#l1.purgeStale()
+    if (this.#pressure !== null) this.#relieve(this.#pressure)
+  }
+
+  /** @param {MemoryPressure} mp */
+  #relieve(mp) {
+    const { shed, heap } = mp.check()
+    if (shed === 0) {
+      mp.underPressure = false
+      return
+    }
+    const freed = this.#l1.shed(shed)
+    if (!mp.underPressure) {
+      mp.underPressure = true
+      this.#log('warn', 'ConversationCache: memory pressure, evicted least-recently-used entries', {
+        heapUsed: heap.used,
+        heapSizeLimit: heap.limit,
+        heapUsedRatio: heap.used / heap.limit,
+        evictedEntries: freed.entries,
+        evictedBytes: freed.bytes,
+        entriesLeft: this.#l1.entries,
+      })
+    }
+  }
+
+  // ---- L2, through the seam ----
+
+  /** @param {string} key @returns {Promise<{ value: {}, size: number } | undefined>} */
+  async #readL2(key) {
+    const l2 = /** @type {import('./l2-seam.js').L2Tier} */ (this.#l2)
+    const t0 = performance.now()
+    let json
+    try {
+      json = await l2.get(key)
+    } catch (e) {
+      this.#c.redisErrors++
+      this.#log('error', 'ConversationCache: L2 read failed', { error: String(e) })
+      return undefined
+    }
+    this.#latency.l2.add(performance.now() - t0)
+    return this.#parseL2(key, json)
+  }
+
+  /** @param {string} key @param {string | null | undefined} json */
+  #parseL2(key, json) {
+    if (typeof json !== 'string') return undefined
+    try {
+      const value = JSON.parse(json)
+      if (value === null || value === undefined) return undefined
+      return { value, size: json.length }
+    } catch {
+      // A corrupt or foreign value under the key is a miss, never a crash.
+      this.#log('warn', 'ConversationCache: L2 held a value that is not JSON; treated as a miss', { threadId: key })
+      return undefined
+    }
+  }
+
+  /** @param {string} key */
+  async #getFromL2(key) {
+    const seq = this.#writeSeq
+    const hit = await this.#readL2(key)
+    if (hit === undefined) {
+      this.#c.misses++
+      return null
+    }
+    this.#c.l2Hits++
+    if (seq === this.#writeSeq && !this.#closed) this.#hold(key, hit.value, hit.size)
+    return hit.value
+  }
+
+  /** @param {string[]} keys @param {unknown[]} out @param {number[]} missing */
+  async #getManyFromL2(keys, out, missing) {
+    const l2 = /** @type {import('./l2-seam.js').L2Tier} */ (this.#l2)
+    const seq = this.#writeSeq
+    const t0 = performance.now()
+    /** @type {(string | null)[]} */
+    let jsons = []
+    try {
+      jsons = await l2.getMany(missing.map((i) => keys[i]))
+      this.#latency.l2.add(performance.now() - t0)
+    } catch (e) {
+      this.#c.redisErrors++
+      this.#log('error', 'ConversationCache: L2 read failed', { error: String(e) })
+    }
+    missing.forEach((i, j) => {
+      const hit = this.#parseL2(keys[i], jsons[j])
+      if (hit === undefined) {
+        this.#c.misses++
+        return
+      }
+      this.#c.l2Hits++
+      out[i] = hit.value
+      if (seq === this.#writeSeq && !this.#closed) this.#hold(keys[i], hit.value, hit.size)
+    })
+    return out
+  }
+
+  /** @param {string} key @param {string} json @param {number} [ttlMs] */
+  #writeL2(key, json, ttlMs) {
+    if (this.#l2 === null) return Promise.resolve()
+    const ttlSeconds = ttlMs ? Math.max(1, Math.ceil(ttlMs / 1000)) : this.#o.redisTtlSeconds
+    const counted = typeof this.#l2.stats === 'function' // it counts its own failures
+    const p = this.#l2.set(key, json, ttlSeconds).then(
+      (ok) => {
+        if (!ok && !counted) this.#c.redisErrors++
+      },
+      (e) => {
+        this.#c.redisErrors++
+        this.#log('error', 'ConversationCache: L2 write failed', { error: String(e) })
+      },
+    )
+    this.#l2Writes.add(p)
+    p.then(() => this.#l2Writes.delete(p))
+    return p
+  }
+
+  /** @param {string[]} keys */
+  async #deleteL2(keys) {
+    if (this.#l2 === null || keys.length === 0) return
+    try {
+      await this.#l2.del(keys)
+    } catch (e) {
+      this.#c.redisErrors++
+      this.#log('error', 'ConversationCache: L2 delete failed', { error: String(e) })
+    }
+  }
+
+  // ---- misc ----
+
+  #sources() {
+    return {
+      c: this.#c,
+      dropped: this.#l1.counters,
+      size: { entries: this.#l1.entries, bytes: this.#l1.bytes, maxEntries: this.#o.maxEntries, maxBytes: this.#o.maxBytes },
+      rateLimited: this.#limiter?.refused ?? 0,
+      l2: this.#l2?.stats?.() ?? null,
+      latency: this.#latency.summaries(),
+    }
+  }
+
+  /** Through the user's logger only; a throwing logger does not break the cache. */
+  #log(/** @type {'warn' | 'error'} */ level, /** @type {string} */ msg, /** @type {object} */ meta) {
+    const logger = this.#o.logger
+    if (logger === null) return
+    try {
+      logger[level](msg, meta)
+    } catch {}
+  }
+}
+
+module.exports = { ConversationCache }

@@ -1,0 +1,55 @@
+'use strict'
+// Memory pressure, measured against V8's heap size limit (`heap_size_limit`), not against
+// `heapTotal`: heapTotal grows on demand, so heapUsed/heapTotal is above 0.8 in many healthy
+// processes. Above `heapUsedRatio` of the limit the cache sheds least-recently-used entries
+// until it has let go of enough to bring the heap back to `lowWatermarkRatio` (estimated by
+// the entries' JSON sizes, which understate their heap size, so it errs on shedding more).
+const v8 = require('node:v8')
+
+/**
+ * @typedef {{ used: number, limit: number }} HeapReading
+ * @typedef {{ heapUsedRatio: number, lowWatermarkRatio: number }} Thresholds
+ */
+
+/** @returns {HeapReading} */
+function readHeap() {
+  const h = v8.getHeapStatistics()
+  return { used: h.used_heap_size, limit: h.heap_size_limit }
+}
+
+/**
+ * How many bytes to shed for a heap reading: 0 below the threshold, otherwise the distance
+ * from the current use down to the low watermark.
+ * @param {HeapReading} heap @param {Thresholds} t
+ */
+function bytesToShed(heap, t) {
+  if (heap.used < t.heapUsedRatio * heap.limit) return 0
+  return Math.max(1, Math.ceil(heap.used - t.lowWatermarkRatio * heap.limit))
+}
+
+class MemoryPressure {
+  #t
+  #read
+  /** Whether the last check found pressure (a warning is logged once per episode). */
+  underPressure = false
+
+  /** @param {Thresholds} thresholds @param {() => HeapReading} [read] */
+  constructor(thresholds, read = readHeap) {
+    this.#t = thresholds
+    this.#read = read
+  }
+
+  /** @returns {{ shed: number, heap: HeapReading }} bytes to shed now (0: no pressure) */
+  check() {
+    const heap = this.#read()
+    return { shed: bytesToShed(heap, this.#t), heap }
+  }
+
+  /** The current heapUsed / heap_size_limit. */
+  ratio() {
+    const h = this.#read()
+    return h.used / h.limit
+  }
+}
+
+module.exports = { MemoryPressure, bytesToShed, readHeap }
