@@ -8,42 +8,14 @@ import { performance } from 'node:perf_hooks'
 import { ConversationCache } from '@povc/agent-core-native'
 import { startRedis } from '../__test__/support/redis-server.mjs'
 import { machine, writeSection, waitForQuiet } from './results.mjs'
+import { rng } from './conversation.mjs'
+import { zipf } from './zipf.mjs'
 
 const THREADS = 10_000
 const REQUESTS = 20_000
 const WRITE_SHARE = 0.1
 const PER_INSTANCE = 200
 const SEED = 42
-
-/** xorshift32, deterministic. @param {number} seed */
-function rng(seed) {
-  let s = seed >>> 0 || 1
-  return () => {
-    s ^= s << 13
-    s ^= s >>> 17
-    s ^= s << 5
-    return (s >>> 0) / 4294967296
-  }
-}
-
-/** Zipf(s) sampler over 0..n-1 (rank 0 most popular), by inverse CDF. @param {number} n @param {number} s @param {() => number} r */
-function zipf(n, s, r) {
-  const cdf = new Float64Array(n)
-  let sum = 0
-  for (let k = 0; k < n; k++) cdf[k] = sum += 1 / Math.pow(k + 1, s)
-  for (let k = 0; k < n; k++) cdf[k] /= sum
-  return () => {
-    const u = r()
-    let lo = 0
-    let hi = n - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      if (cdf[mid] < u) lo = mid + 1
-      else hi = mid
-    }
-    return lo
-  }
-}
 
 /** The request sequence: [thread, isWrite][]. */
 function workload() {
