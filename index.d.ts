@@ -74,6 +74,21 @@ export declare class RedisTier {
   close(): Promise<void>
 }
 
+/**
+ * JSON text held natively as UTF-8 (from `serializeToPayload`). Low-level: used by the
+ * cache to write values to Redis from Rust.
+ */
+export declare class SerializedPayload {
+  /** Length of the text in UTF-16 code units: what `JSON.stringify(value).length` is. */
+  get length(): number
+  /** Length of the text in UTF-8 bytes. */
+  get bytes(): number
+  /** True when the text was cut to `maxSize`. */
+  get truncated(): boolean
+  /** The text as a JS string (a copy; only for callers that need it). */
+  text(): string
+}
+
 /** Latencies of one tier, in milliseconds (all 0 when nothing was recorded). */
 export interface LatencySummary {
   /** Number of samples. */
@@ -266,6 +281,13 @@ export interface SerializeOptions {
    */
   pretty?: boolean | number
 }
+
+/**
+ * Like `serializeAsync`, but the text stays in Rust as UTF-8 (a `SerializedPayload`
+ * reporting its `length` and `bytes`) instead of becoming a JS string: for consumers that
+ * are not JS, such as the cache writing values to Redis. Low-level.
+ */
+export declare function serializeToPayload(value: unknown, options?: SerializeOptions): Promise<SerializedPayload>
 
 /**
  * Kept for drop-in compatibility with the TypeScript SerializationHelper, whose

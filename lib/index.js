@@ -9,6 +9,9 @@ module.exports = {
   serialize: native.serialize,
   serializeAsync: native.serializeAsync,
   shutdownSerializationPool: native.shutdownSerializationPool,
+  // Low-level: serialized JSON kept in Rust as UTF-8 (what the cache writes to Redis).
+  serializeToPayload: native.serializeToPayload,
+  SerializedPayload: native.SerializedPayload,
   ConversationCache,
   // Low-level: the latency histograms / Prometheus renderer ConversationCache feeds in batches.
   CacheMetrics: native.CacheMetrics,

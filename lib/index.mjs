@@ -8,6 +8,8 @@ export const {
   serialize,
   serializeAsync,
   shutdownSerializationPool,
+  serializeToPayload,
+  SerializedPayload,
   ConversationCache,
   CacheMetrics,
   RedisTier,

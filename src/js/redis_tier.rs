@@ -14,7 +14,7 @@ use crate::cache::l2::{L2Config, RawL2Options, RedisL2};
 use crate::error::{Code, Error as CoreError};
 use crate::js::error::to_napi;
 use crate::js::raw::fault_to_napi;
-use crate::js::strings::{latin1_string, utf16_string};
+use crate::js::strings::text_string;
 use crate::serialize::Text;
 
 /// Options of {@link RedisTier}. Only `url` is required.
@@ -133,11 +133,7 @@ impl JsText {
 
 impl ToNapiValue for JsText {
     unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
-        let made = match val.0 {
-            Text::Latin1(b) => latin1_string(env, b),
-            Text::Utf16(u) => utf16_string(env, u),
-        };
-        made.map_err(|f| fault_to_napi(&Env::from_raw(env), f))
+        text_string(env, val.0).map_err(|f| fault_to_napi(&Env::from_raw(env), f))
     }
 }
 

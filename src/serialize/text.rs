@@ -1,16 +1,41 @@
-//! Rendering into the narrowest text a JS string can take over without transcoding:
-//! Latin-1 when every unit is below 0x100 (ASCII included), UTF-16 otherwise.
+//! Rendering into the narrowest text a JS string can take over without transcoding
+//! (Latin-1 when every unit is below 0x100, ASCII included; UTF-16 otherwise), or into UTF-8
+//! bytes for consumers that are not JS (Redis, token counting).
 
-use super::out::{Latin1Out, Utf16Out};
+use super::out::{Latin1Out, Utf16Out, Utf8Out};
 use super::render::{render, RenderConfig};
 use super::tape::Tape;
 use crate::error::Result;
 
-/// Text in one of V8's two string representations.
+/// What the text is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Target {
+    /// A JS string: Latin-1 or UTF-16, whichever V8 can take as it is.
+    #[default]
+    Js,
+    /// UTF-8 bytes.
+    Utf8,
+}
+
+/// Text in one of V8's two string representations, or UTF-8.
 #[derive(Debug)]
 pub enum Text {
     Latin1(Vec<u8>),
     Utf16(Vec<u16>),
+    Utf8(Vec<u8>),
+}
+
+impl Text {
+    /// The text as UTF-8 (converts Latin-1 / UTF-16; the renderer never leaves lone
+    /// surrogates, so nothing is lost).
+    pub fn into_utf8(self) -> String {
+        match self {
+            Text::Utf8(b) => String::from_utf8(b)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            Text::Latin1(b) => b.iter().map(|&c| char::from(c)).collect(),
+            Text::Utf16(u) => String::from_utf16_lossy(&u),
+        }
+    }
 }
 
 /// Rendered text with its measures.
@@ -24,11 +49,31 @@ pub struct RenderedText {
     pub truncated: bool,
 }
 
-/// Renders `tape` as JSON text (see [`render`]) in the narrowest encoding.
-pub fn render_text(tape: &Tape, cfg: &RenderConfig) -> Result<RenderedText> {
+/// Renders `tape` as JSON text (see [`render`]) for `target`.
+pub fn render_for(tape: &Tape, cfg: &RenderConfig, target: Target) -> Result<RenderedText> {
+    match target {
+        Target::Js => render_text(tape, cfg),
+        Target::Utf8 => {
+            let r = render(tape, cfg, Utf8Out(Vec::with_capacity(capacity(tape, cfg))))?;
+            Ok(RenderedText {
+                text: Text::Utf8(r.out.0),
+                len: r.len,
+                utf8_len: r.utf8_len,
+                truncated: r.truncated,
+            })
+        }
+    }
+}
+
+fn capacity(tape: &Tape, cfg: &RenderConfig) -> usize {
     // Room for the text: strings and literals (min_len), separators, and indentation.
     let estimate = tape.min_len + tape.tokens.len() * (1 + cfg.indent * 3) + 64;
-    let hint = cfg.max_size.map_or(estimate, |m| m.min(estimate));
+    cfg.max_size.map_or(estimate, |m| m.min(estimate))
+}
+
+/// Renders `tape` as JSON text (see [`render`]) in the narrowest JS string encoding.
+pub fn render_text(tape: &Tape, cfg: &RenderConfig) -> Result<RenderedText> {
+    let hint = capacity(tape, cfg);
     if tape.max_unit < 0x100 {
         let r = render(tape, cfg, Latin1Out(Vec::with_capacity(hint)))?;
         Ok(RenderedText {
