@@ -89,6 +89,116 @@ export declare class SerializedPayload {
   text(): string
 }
 
+/**
+ * Exact token counts for OpenAI's BPE encodings, identical to OpenAI's tiktoken
+ * (`encode_ordinary`: text that looks like a special token, such as `<|endoftext|>`, counts
+ * as ordinary text). The tables ship inside the addon; nothing is downloaded. All four are
+ * loaded on a background thread when the addon loads (set
+ * `AGENT_CORE_NATIVE_PRELOAD_ENCODINGS` to a comma-separated list, or to `none`, to load
+ * fewer; an encoding not preloaded loads on first use, in tens of milliseconds).
+ *
+ * Strings are counted as UTF-8, with lone surrogates replaced by U+FFFD (as `TextEncoder`
+ * does).
+ */
+export declare class TokenEstimator {
+  /**
+   * Number of tokens of `text` in `encoding`, synchronously. A text of 128 KiB or more is
+   * cut at points where the count splits exactly and counted on all CPUs.
+   *
+   * Throws `TypeError` `ERR_INVALID_ARG` when `text` is not a string and `RangeError`
+   * `ERR_UNKNOWN_ENCODING` for an unknown encoding name.
+   * @param text - The text to count.
+   * @param encoding - An encoding name (default `'cl100k_base'`).
+   */
+  static estimate(text: string, encoding?: Encoding): number
+  /**
+   * Number of tokens of `text` in `encoding`, counted on a libuv worker thread: the same
+   * count as `estimate`. The event loop only pays for reading the string out of V8; a
+   * string above 256 Ki UTF-16 units is read in steps of about 0.25 ms, one per event-loop
+   * turn.
+   *
+   * Rejects with `TypeError` `ERR_INVALID_ARG` when `text` is not a string and
+   * `RangeError` `ERR_UNKNOWN_ENCODING` for an unknown encoding name.
+   * @param text - The text to count.
+   * @param encoding - An encoding name (default `'cl100k_base'`).
+   */
+  static estimateAsync(text: string, encoding?: Encoding): Promise<number>
+  /**
+   * The encoding of an OpenAI model: OpenAI tiktoken's own table, with dated and sized
+   * variants (`'gpt-4o'`, `'gpt-4o-mini'`, `'gpt-4o-2024-08-06'`, `'gpt-4.1'`, `'o1'`,
+   * `'o3'`, `'o4-mini'`, `'gpt-5'` ... -> `'o200k_base'`; `'gpt-4'`, `'gpt-3.5-turbo'` ->
+   * `'cl100k_base'`; `'text-davinci-003'` -> `'p50k_base'`; `'davinci'` -> `'r50k_base'`).
+   *
+   * Throws `RangeError` `ERR_UNKNOWN_MODEL` naming an unknown model, `TypeError`
+   * `ERR_INVALID_ARG` when `model` is not a string.
+   */
+  static encodingForModel(model: string): Encoding
+  /**
+   * Tokens of a chat request: the messages' text plus the chat format's overhead, equal
+   * to the length of gpt-tokenizer's `encodeChat(messages, model)` (for messages without
+   * tool calls). With `T(s)` the token count of `s` and `header = name ?? role`:
+   * - most models (gpt-4, gpt-4o, gpt-4.1, gpt-5, o1, o3, o4-mini, or an encoding name):
+   *   `sum(3 + T(header) + T(content)) + 3`;
+   * - gpt-3.5-*: `sum(4 + T(header) + T(content)) + 3`;
+   * - gpt-oss-* (Harmony format): `sum(3 + T(header) + T(content)) + 2`;
+   *
+   * plus `T(name) + T(arguments) + 3` per tool call (an estimate).
+   *
+   * `model` is a model name or an encoding name (for a model this table does not know).
+   * Throws `RangeError` `ERR_UNKNOWN_MODEL` for an unknown model and `TypeError`
+   * `ERR_INVALID_ARG` for malformed messages (the message says which and why).
+   * @param messages - The chat messages.
+   * @param model - A model or encoding name (default `'gpt-4o'`).
+   */
+  static countChat(messages: ChatMessage[], model?: string): number
+}
+
+/** The function a tool call invokes: its name and its arguments as JSON text. */
+export interface ChatFunctionCall {
+  name: string
+  arguments: string
+}
+
+/** One chat message, as the OpenAI Chat Completions API takes it. */
+export interface ChatMessage {
+  /** `'system'`, `'developer'`, `'user'`, `'assistant'`, `'tool'`, ... */
+  role: string
+  /**
+   * The text, or an array of text parts (counted joined, without separator). `null` or
+   * absent counts as no text (an assistant message that only calls tools).
+   */
+  content?: string | ChatTextPart[] | null
+  /** Sender name; counted instead of the role, as gpt-tokenizer's `encodeChat` does. */
+  name?: string
+  /**
+   * Tool calls of an assistant message: each adds its function's name and arguments
+   * and 3 tokens of framing (an estimate: OpenAI does not publish this rendering).
+   */
+  tool_calls?: Array<ChatToolCall>
+}
+
+/**
+ * A text part of a message's content. Other parts (images, audio) cannot be counted from
+ * the message alone and are refused with `ERR_INVALID_ARG`.
+ */
+export interface ChatTextPart {
+  type: 'text'
+  text?: string
+}
+
+/** A tool call as the Chat Completions API returns it. */
+export interface ChatToolCall {
+  id?: string
+  type?: 'function'
+  function: ChatFunctionCall
+}
+
+/**
+ * An OpenAI BPE encoding, named as in tiktoken. (Declared for the TypeScript types; the
+ * functions read and return encoding names as plain strings.)
+ */
+export type Encoding = 'cl100k_base' | 'o200k_base' | 'p50k_base' | 'r50k_base'
+
 /** Latencies of one tier, in milliseconds (all 0 when nothing was recorded). */
 export interface LatencySummary {
   /** Number of samples. */

@@ -18,4 +18,5 @@ module.exports = {
   // Internal but documented: the native Redis tier (L2) that ConversationCache plugs in.
   // Exported for tests and diagnostics; its API may change with the cache's.
   RedisTier: native.RedisTier,
+  TokenEstimator: native.TokenEstimator,
 }

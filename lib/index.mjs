@@ -13,5 +13,6 @@ export const {
   ConversationCache,
   CacheMetrics,
   RedisTier,
+  TokenEstimator,
 } = cjs
 export default cjs

@@ -5,6 +5,7 @@
 //! - [`cache`]: the conversation cache's native parts: the Redis tier, the circuit breaker,
 //!   credential redaction.
 //! - [`metrics`]: latency histograms per tier and Prometheus text for the cache.
+//! - [`tokens`]: exact token counts (OpenAI encodings), model -> encoding, chat overhead.
 //! - [`error`]: the one error type, with stable `ERR_*` codes.
 //! - `js` (feature `node`): the only place `#[napi]` appears.
 
@@ -12,6 +13,7 @@ pub mod cache;
 pub mod error;
 pub mod metrics;
 pub mod serialize;
+pub mod tokens;
 
 #[cfg(all(feature = "node", not(test)))]
 mod js;

@@ -7,3 +7,12 @@ pub mod raw;
 mod redis_tier;
 mod serialize;
 pub mod strings;
+mod tokens;
+
+/// The addon's one load hook (napi-rs allows a single `module_exports` function): work that
+/// must start when Node loads the addon.
+#[napi_derive::napi(module_exports)]
+pub fn on_load(_exports: napi::bindgen_prelude::Object) -> napi::Result<()> {
+    tokens::on_load();
+    Ok(())
+}

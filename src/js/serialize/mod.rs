@@ -6,7 +6,7 @@
 //! reading goes on (`job.rs`), and hand the text to V8 without copying it (`strings.rs`) or
 //! keep it in Rust as UTF-8 (`payload.rs`). Small values are finished in the first step.
 
-mod helpers;
+pub(crate) mod helpers;
 mod job;
 mod options;
 mod payload;
