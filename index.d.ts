@@ -346,6 +346,8 @@ export interface SerializationResult {
   truncated: boolean
   /** Length of `serialized` in UTF-8 bytes. */
   bytes: number
+  /** Tokens of `serialized`, when `countTokens` asked for them. */
+  tokens?: number
 }
 
 /**
@@ -390,6 +392,12 @@ export interface SerializeOptions {
    * @default false
    */
   pretty?: boolean | number
+  /**
+   * Also count the tokens of the serialized text (exact, as `TokenEstimator.estimate`):
+   * `true` = `cl100k_base`, or the encoding to use. The count is in `tokens`.
+   * @default false
+   */
+  countTokens?: boolean | Encoding
 }
 
 /**

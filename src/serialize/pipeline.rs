@@ -55,6 +55,7 @@ impl Sink {
                     len: r.len,
                     utf8_len: r.utf8_len,
                     truncated: r.truncated,
+                    tokens: None,
                 }
             }
             Sink::Wide(r) => {
@@ -64,6 +65,7 @@ impl Sink {
                     len: r.len,
                     utf8_len: r.utf8_len,
                     truncated: r.truncated,
+                    tokens: None,
                 }
             }
             Sink::Utf8(r) => {
@@ -73,6 +75,7 @@ impl Sink {
                     len: r.len,
                     utf8_len: r.utf8_len,
                     truncated: r.truncated,
+                    tokens: None,
                 }
             }
         })

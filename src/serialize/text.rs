@@ -47,6 +47,24 @@ pub struct RenderedText {
     /// UTF-8 byte length.
     pub utf8_len: usize,
     pub truncated: bool,
+    /// Tokens of the text, when asked for ([`RenderedText::count_tokens`]).
+    pub tokens: Option<usize>,
+}
+
+impl RenderedText {
+    /// Counts the text's tokens (exact, see `crate::tokens`); run it off the main thread for
+    /// big texts.
+    pub fn count_tokens(&mut self, enc: crate::tokens::Encoding) {
+        use crate::tokens::count_tokens_parallel as count;
+        let n = match &self.text {
+            // UTF-8, and Latin-1 that is ASCII, are already the UTF-8 the counter reads.
+            Text::Utf8(b) => count(&String::from_utf8_lossy(b), enc),
+            Text::Latin1(b) if b.is_ascii() => count(&String::from_utf8_lossy(b), enc),
+            Text::Latin1(b) => count(&b.iter().map(|&c| char::from(c)).collect::<String>(), enc),
+            Text::Utf16(u) => count(&String::from_utf16_lossy(u), enc),
+        };
+        self.tokens = Some(n);
+    }
 }
 
 /// Renders `tape` as JSON text (see [`render`]) for `target`.
@@ -60,6 +78,7 @@ pub fn render_for(tape: &Tape, cfg: &RenderConfig, target: Target) -> Result<Ren
                 len: r.len,
                 utf8_len: r.utf8_len,
                 truncated: r.truncated,
+                tokens: None,
             })
         }
     }
@@ -81,6 +100,7 @@ pub fn render_text(tape: &Tape, cfg: &RenderConfig) -> Result<RenderedText> {
             len: r.len,
             utf8_len: r.utf8_len,
             truncated: r.truncated,
+            tokens: None,
         })
     } else {
         let r = render(tape, cfg, Utf16Out(Vec::with_capacity(hint)))?;
@@ -89,6 +109,7 @@ pub fn render_text(tape: &Tape, cfg: &RenderConfig) -> Result<RenderedText> {
             len: r.len,
             utf8_len: r.utf8_len,
             truncated: r.truncated,
+            tokens: None,
         })
     }
 }

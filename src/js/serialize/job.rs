@@ -47,10 +47,13 @@ impl Task for RenderTask {
     fn compute(&mut self) -> Result<RenderedText> {
         let input = self.input.take();
         let plan = self.plan;
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match input {
-            Some(Input::Whole(tape)) => render_for(&tape, &plan.render_config(), plan.target),
-            Some(Input::Piped(p, last)) => p.finish(last),
-            None => Err(CoreError::new(Code::Internal, "render task ran twice")),
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            match input {
+                Some(Input::Whole(tape)) => render_for(&tape, &plan.render_config(), plan.target),
+                Some(Input::Piped(p, last)) => p.finish(last),
+                None => Err(CoreError::new(Code::Internal, "render task ran twice")),
+            }
+            .map(|r| plan.complete(r))
         }))
         .unwrap_or_else(|_| Err(CoreError::new(Code::Internal, "rendering panicked")));
         r.map_err(|e| {
@@ -95,7 +98,9 @@ fn spawn(env: &Env, input: Input, plan: Plan) -> R<napi_value> {
 /// Renders a finished tape: inline when small, else on the libuv pool. Returns a promise.
 fn finish(env: &Env, tape: Tape, plan: Plan) -> R<napi_value> {
     let raw = Raw(env.raw());
-    if tape.units.len() + tape.tokens.len() <= INLINE_UNITS {
+    // Counting tokens stays off the main thread even for small texts (a table's first use
+    // loads it).
+    if tape.units.len() + tape.tokens.len() <= INLINE_UNITS && plan.opts.count_tokens.is_none() {
         let r = render_for(&tape, &plan.render_config(), plan.target)?;
         return raw.settled(true, plan.deliver(raw, r)?);
     }

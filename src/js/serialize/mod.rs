@@ -33,6 +33,8 @@ pub struct SerializationResult {
     pub truncated: bool,
     /// Length of `serialized` in UTF-8 bytes.
     pub bytes: f64,
+    /// Tokens of `serialized`, when `countTokens` asked for them.
+    pub tokens: Option<f64>,
 }
 
 /// Serializes `value` exactly as `JSON.stringify(value, null, indent)` does, synchronously.
@@ -59,7 +61,7 @@ pub fn serialize(env: Env, value: Unknown, options: Option<Unknown>) -> Result<R
         let tape = w.into_tape(raw);
         done?;
         let r = render_for(&tape, &plan.render_config(), plan.target)?;
-        plan.deliver(raw, r)
+        plan.deliver(raw, plan.complete(r))
     };
     run().map(RawValue).map_err(|f| fault_to_napi(&env, f))
 }

@@ -22,6 +22,15 @@ impl Plan {
         self.opts.render_config()
     }
 
+    /// Adds what is asked for beyond the text (the token count); CPU work on bytes, run
+    /// where the text was rendered.
+    pub fn complete(&self, mut r: RenderedText) -> RenderedText {
+        if let Some(enc) = self.opts.count_tokens {
+            r.count_tokens(enc);
+        }
+        r
+    }
+
     /// Hands the rendered text to JS: a `SerializationResult` object, or a
     /// `SerializedPayload` holding UTF-8 bytes that never become a JS string.
     pub fn deliver(&self, raw: Raw, r: RenderedText) -> R<napi_value> {
@@ -42,6 +51,9 @@ impl Plan {
                 raw.set(o, c"serialized", s)?;
                 raw.set(o, c"truncated", raw.boolean(r.truncated)?)?;
                 raw.set(o, c"bytes", raw.number(r.utf8_len as f64)?)?;
+                if let Some(t) = r.tokens {
+                    raw.set(o, c"tokens", raw.number(t as f64)?)?;
+                }
                 Ok(o)
             }
         }
