@@ -86,8 +86,8 @@ impl TokenEstimator {
 
     /// Number of tokens of `text` in `encoding`, counted on a libuv worker thread: the same
     /// count as `estimate`. The event loop only pays for reading the string out of V8; a
-    /// string above 256 Ki UTF-16 units is read in steps of about 0.25 ms, one per event-loop
-    /// turn.
+    /// string above 256 Ki UTF-16 units is read in slices across event-loop turns, sharing
+    /// the per-turn main-thread budget of `serializeAsync` (about 1 ms per turn in all).
     ///
     /// Rejects with `TypeError` `ERR_INVALID_ARG` when `text` is not a string and
     /// `RangeError` `ERR_UNKNOWN_ENCODING` for an unknown encoding name.
