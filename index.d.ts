@@ -30,6 +30,66 @@ export declare class CacheMetrics {
 }
 
 /**
+ * The Redis tier (L2) of `ConversationCache`: internal, documented for the curious and
+ * for tests. Values are UTF-8 JSON strings stored under `keyPrefix + key` in a small
+ * versioned envelope. Construction never touches the network; the connection opens on the
+ * first call and reopens by itself.
+ */
+export declare class RedisTier {
+  /**
+   * Validates the options and opens nothing: an unreachable Redis never makes this throw.
+   * Bad options throw `RangeError`/`TypeError` with code `ERR_INVALID_OPTION` naming the option.
+   */
+  constructor(options: RedisTierOptions)
+  /** The URL with its password masked (`redis://user:***@host:port/db`). */
+  get url(): string
+  /**
+   * The value stored under `key`, or `null` (absent, expired, foreign or corrupt value,
+   * Redis failing or slower than `timeoutMs`). A key that is not a non-empty string
+   * rejects with `ERR_INVALID_KEY`.
+   */
+  get(key: string): Promise<string | null>
+  /** The values of `keys`, in order, fetched in ONE round trip (MGET); `null` for each miss. */
+  getMany(keys: string[]): Promise<(string | null)[]>
+  /**
+   * Stores `json` under `key` for `ttlSeconds` (default: the `ttlSeconds` option), plus
+   * jitter. Resolves `true` when Redis confirmed the write, `false` when it was not written
+   * (or not confirmed in time).
+   */
+  set(key: string, json: string, ttlSeconds?: number): Promise<boolean>
+  /**
+   * Deletes `keys` in one round trip; resolves the number Redis removed (`0` when Redis
+   * could not be reached: see `stats().redisErrors`).
+   */
+  del(keys: string[]): Promise<number>
+  /** PINGs Redis (within `timeoutMs`, whatever the circuit says) and reports the circuit. */
+  health(): Promise<RedisTierHealth>
+  /** The counters (synchronous, no I/O). */
+  stats(): RedisTierStats
+  /**
+   * Closes the connection and waits (at most `timeoutMs` + 100 ms) for calls in flight;
+   * afterwards nothing of this tier keeps Node alive, and calls reject with `ERR_CLOSED`.
+   * Idempotent.
+   */
+  close(): Promise<void>
+}
+
+/**
+ * JSON text held natively as UTF-8 (from `serializeToPayload`). Low-level: used by the
+ * cache to write values to Redis from Rust.
+ */
+export declare class SerializedPayload {
+  /** Length of the text in UTF-16 code units: what `JSON.stringify(value).length` is. */
+  get length(): number
+  /** Length of the text in UTF-8 bytes. */
+  get bytes(): number
+  /** True when the text was cut to `maxSize`. */
+  get truncated(): boolean
+  /** The text as a JS string (a copy; only for callers that need it). */
+  text(): string
+}
+
+/**
  * Exact token counts for OpenAI's BPE encodings, identical to OpenAI's tiktoken
  * (`encode_ordinary`: text that looks like a special token, such as `<|endoftext|>`, counts
  * as ordinary text). The tables ship inside the addon; nothing is downloaded. All four are
@@ -173,6 +233,111 @@ export interface MetricSample {
   value: number
 }
 
+/** What {@link RedisTier.health} reports. */
+export interface RedisTierHealth {
+  /** `'up'` when Redis answered a PING within `timeoutMs`. */
+  state: 'up' | 'down'
+  /** Round trip of that PING in ms, when it answered. */
+  latencyMs?: number
+  circuit: 'closed' | 'open' | 'half-open'
+  /** The last failure, with no URL or password in it. */
+  lastError?: string
+}
+
+/** Options of {@link RedisTier}. Only `url` is required. */
+export interface RedisTierOptions {
+  /**
+   * `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS (server
+   * certificates are checked against the system's roots; `SSL_CERT_FILE` is honoured).
+   * The ConversationCache passes its `redisUrl` option, else `process.env.REDIS_URL`.
+   * Never shown with its password (see {@link RedisTier.url}).
+   */
+  url: string
+  /**
+   * Prefix of every key written or read.
+   * @default 'agent-core:conv:'
+   */
+  keyPrefix?: string
+  /**
+   * Time to live of a written value, in seconds (integer >= 1).
+   * @default 3600
+   */
+  ttlSeconds?: number
+  /**
+   * Up to this many seconds are added at random to each TTL, so that values written
+   * together do not expire together.
+   * @default 0
+   */
+  ttlJitterSeconds?: number
+  /**
+   * Deadline of every call, connecting included, in ms: a call slower than this answers
+   * a miss (get) / `false` (set) / `0` (del) and counts in `stats().timeouts`.
+   * @default 50
+   */
+  timeoutMs?: number
+  /**
+   * Limit of one connection attempt (TCP, TLS and AUTH), in ms. Attempts go on in the
+   * background past `timeoutMs`; failed ones are retried after 50 ms doubling to 500 ms.
+   * @default 1000
+   */
+  connectTimeoutMs?: number
+  /**
+   * Consecutive failed calls (errors or timeouts) that open the circuit breaker.
+   * @default 5
+   */
+  breakerFailureThreshold?: number
+  /**
+   * How long an open circuit answers without Redis before one probe call is let
+   * through (half-open); the probe's success closes it.
+   * @default 1000
+   */
+  breakerCooldownMs?: number
+  /**
+   * Compression of stored values: `'lz4'` compresses values of at least
+   * `compressThresholdBytes` (when that makes them smaller). On by default: it made gets
+   * and sets of 10 KB - 1 MB conversations faster even on loopback (benchmark/RESULTS.md,
+   * section `redis`). Values written either way are read either way.
+   * @default 'lz4'
+   */
+  compression?: 'none' | 'lz4'
+  /**
+   * Smallest value compressed when `compression` is `'lz4'`, in bytes.
+   * @default 4096
+   */
+  compressThresholdBytes?: number
+}
+
+/** Counters of {@link RedisTier} since it was created. */
+export interface RedisTierStats {
+  /** Keys asked for (a `getMany` of n keys counts n). */
+  gets: number
+  hits: number
+  /** Keys answered with a miss for any reason (absent, corrupt, Redis failing, circuit open). */
+  misses: number
+  /** Writes Redis confirmed. */
+  sets: number
+  /** Writes not confirmed (Redis failing, timed out, circuit open). */
+  setFailures: number
+  /** Keys Redis confirmed deleted. */
+  dels: number
+  /** Calls that failed because of Redis (errors and timeouts). */
+  redisErrors: number
+  /** Calls that did not answer within `timeoutMs` (also in `redisErrors`). */
+  timeouts: number
+  /** Values under our keys that were not ours or did not decode (answered as misses). */
+  corrupt: number
+  /** Calls answered without Redis because the circuit was open. */
+  shortCircuited: number
+  /** Times the circuit opened. */
+  circuitOpened: number
+  compressedWrites: number
+  bytesWritten: number
+  bytesRead: number
+  circuit: 'closed' | 'open' | 'half-open'
+  /** Whether a connection is open right now. */
+  connected: boolean
+}
+
 /** What `serialize` / `serializeAsync` return. */
 export interface SerializationResult {
   /** The JSON text: exactly `JSON.stringify(value, null, indent)` unless `truncated`. */
@@ -181,6 +346,8 @@ export interface SerializationResult {
   truncated: boolean
   /** Length of `serialized` in UTF-8 bytes. */
   bytes: number
+  /** Tokens of `serialized`, when `countTokens` asked for them. */
+  tokens?: number
 }
 
 /**
@@ -225,7 +392,20 @@ export interface SerializeOptions {
    * @default false
    */
   pretty?: boolean | number
+  /**
+   * Also count the tokens of the serialized text (exact, as `TokenEstimator.estimate`):
+   * `true` = `cl100k_base`, or the encoding to use. The count is in `tokens`.
+   * @default false
+   */
+  countTokens?: boolean | Encoding
 }
+
+/**
+ * Like `serializeAsync`, but the text stays in Rust as UTF-8 (a `SerializedPayload`
+ * reporting its `length` and `bytes`) instead of becoming a JS string: for consumers that
+ * are not JS, such as the cache writing values to Redis. Low-level.
+ */
+export declare function serializeToPayload(value: unknown, options?: SerializeOptions): Promise<SerializedPayload>
 
 /**
  * Kept for drop-in compatibility with the TypeScript SerializationHelper, whose

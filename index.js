@@ -836,9 +836,12 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.CacheMetrics = nativeBinding.CacheMetrics
+module.exports.RedisTier = nativeBinding.RedisTier
+module.exports.SerializedPayload = nativeBinding.SerializedPayload
 module.exports.TokenEstimator = nativeBinding.TokenEstimator
 module.exports.Encoding = nativeBinding.Encoding
 module.exports.EncodingName = nativeBinding.EncodingName
 module.exports.serialize = nativeBinding.serialize
 module.exports.serializeAsync = nativeBinding.serializeAsync
+module.exports.serializeToPayload = nativeBinding.serializeToPayload
 module.exports.shutdownSerializationPool = nativeBinding.shutdownSerializationPool

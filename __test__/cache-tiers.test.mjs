@@ -179,11 +179,11 @@ test('health reports L1 and L2 disabled when there is no L2', async () => {
   assert.equal((await cache.health()).l1.state, 'closed')
 })
 
-test('redisUrl and REDIS_URL are accepted (L1-only in this version)', async () => {
+test('redisUrl pointing nowhere: constructs, answers from L1, L2 reported down', async () => {
   const a = new ConversationCache({ redisUrl: 'redis://127.0.0.1:1' })
   await a.set('t', { t: 1 })
   assert.deepEqual(await a.get('t'), { t: 1 })
-  assert.equal((await a.health()).l2.state, 'disabled')
+  assert.equal((await a.health()).l2.state, 'down')
   await a.close()
 })
 

@@ -83,3 +83,22 @@ test('fixed cases JSON.stringify has rules about', () => {
     delete BigInt.prototype.toJSON
   }
 })
+
+test('serializeToPayload keeps the same text in Rust as UTF-8 (length, bytes, text)', async () => {
+  const { serializeToPayload } = await import('@povc/agent-core-native')
+  const { makeConversation } = await import('../benchmark/conversation.mjs')
+  for (const v of [{ a: 'é😀\ud800' }, [1, 'x'], makeConversation(50_000), makeConversation(3_000_000)]) {
+    const want = JSON.stringify(v)
+    const p = await serializeToPayload(v)
+    assert.equal(p.length, want.length)
+    assert.equal(p.bytes, Buffer.byteLength(want)) // lone surrogates are escaped: valid UTF-8
+    assert.equal(p.truncated, false)
+    assert.equal(p.text(), want)
+  }
+  const cut = await serializeToPayload(makeConversation(1_000_000), { maxSize: 1000 })
+  assert.equal(cut.truncated, true)
+  assert.ok(cut.length <= 1000)
+  JSON.parse(cut.text())
+  await assert.rejects(serializeToPayload({ n: 1n }), { code: 'ERR_BIGINT' })
+  await assert.rejects(serializeToPayload(1, { maxSize: -1 }), { code: 'ERR_INVALID_OPTION' })
+})

@@ -100,3 +100,22 @@ test('maxSize too small to hold any JSON is ERR_INVALID_OPTION', async () => {
   assert.equal(serialize({ a: 1 }, { maxSize: 2 }).serialized, '{}')
   assert.equal(serialize('hello', { maxSize: 4 }).serialized, '"he"')
 })
+
+test('countTokens counts the tokens of the serialized (and cut) text exactly', async () => {
+  const { TokenEstimator } = await import('@povc/agent-core-native')
+  const big = makeConversation(1_000_000)
+  const small = { messages: [{ role: 'user', content: 'Grüße 你好 👋 <|endoftext|> 12345678' }] }
+  for (const v of [small, big]) {
+    for (const [opt, enc] of /** @type {const} */ ([[true, 'cl100k_base'], ['o200k_base', 'o200k_base'], ['p50k_base', 'p50k_base'], ['r50k_base', 'r50k_base']])) {
+      const s = serialize(v, { countTokens: opt })
+      assert.equal(s.tokens, TokenEstimator.estimate(s.serialized, enc), `sync ${enc}`)
+      const a = await serializeAsync(v, { countTokens: opt })
+      assert.equal(a.tokens, s.tokens, `async ${enc}`)
+    }
+  }
+  const cut = await serializeAsync(big, { maxSize: 5000, countTokens: true })
+  assert.equal(cut.tokens, TokenEstimator.estimate(cut.serialized))
+  assert.equal(serialize(small).tokens, undefined)
+  assert.equal(serialize(small, { countTokens: false }).tokens, undefined)
+  assert.throws(() => serialize(small, { countTokens: /** @type {any} */ ('gpt2') }), { name: 'RangeError', code: 'ERR_INVALID_OPTION', message: /countTokens/ })
+})

@@ -6,6 +6,7 @@
 //   node examples/demo-cache.mjs
 import { ConversationCache } from '../lib/index.mjs'
 import { makeConversation, rng } from '../benchmark/conversation.mjs'
+import { zipf } from '../benchmark/zipf.mjs'
 
 const THREADS = 2000
 const REQUESTS = 20_000
@@ -13,22 +14,9 @@ const CONCURRENCY = 50
 const ZIPF_S = 1.1
 
 /** Thread ids drawn from a Zipf distribution over `n` ranks. */
-function zipf(n = THREADS, s = ZIPF_S, random = rng(42)) {
-  const cdf = new Float64Array(n)
-  let sum = 0
-  for (let k = 1; k <= n; k++) cdf[k - 1] = sum += 1 / k ** s
-  for (let k = 0; k < n; k++) cdf[k] /= sum
-  return () => {
-    const u = random()
-    let lo = 0
-    let hi = n - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      if (cdf[mid] < u) lo = mid + 1
-      else hi = mid
-    }
-    return `thread-${lo}`
-  }
+function zipfThreads(n = THREADS, s = ZIPF_S, random = rng(42)) {
+  const rank = zipf(n, s, random)
+  return () => `thread-${rank()}`
 }
 
 // The "database": threads of 5 to 60 KB, 2-5 ms per read, 1 ms per write.
@@ -64,7 +52,7 @@ const cache = new ConversationCache({
   logger: { warn: (m, meta) => console.warn('[cache warn]', m, meta), error: (m, meta) => console.error('[cache error]', m, meta) },
 })
 
-const next = zipf()
+const next = zipfThreads()
 /** @type {{ hit: number[], miss: number[], update: number[] }} */
 const latency = { hit: [], miss: [], update: [] }
 const heapBefore = process.memoryUsage()

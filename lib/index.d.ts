@@ -13,3 +13,6 @@ export type {
   UpdateOptions,
   TierLatency,
 } from './cache/index'
+// `RedisTier` (with `RedisTierOptions`, `RedisTierHealth`, `RedisTierStats`) comes from the
+// generated file: INTERNAL but documented — the native Redis tier (L2) that ConversationCache
+// plugs in, exported for tests and diagnostics; its API may change with the cache's.

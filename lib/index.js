@@ -9,8 +9,14 @@ module.exports = {
   serialize: native.serialize,
   serializeAsync: native.serializeAsync,
   shutdownSerializationPool: native.shutdownSerializationPool,
+  // Low-level: serialized JSON kept in Rust as UTF-8 (what the cache writes to Redis).
+  serializeToPayload: native.serializeToPayload,
+  SerializedPayload: native.SerializedPayload,
   ConversationCache,
   // Low-level: the latency histograms / Prometheus renderer ConversationCache feeds in batches.
   CacheMetrics: native.CacheMetrics,
+  // Internal but documented: the native Redis tier (L2) that ConversationCache plugs in.
+  // Exported for tests and diagnostics; its API may change with the cache's.
+  RedisTier: native.RedisTier,
   TokenEstimator: native.TokenEstimator,
 }

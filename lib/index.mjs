@@ -4,5 +4,15 @@ import { createRequire } from 'node:module'
 const require = createRequire(import.meta.url)
 const cjs = require('./index.js')
 
-export const { serialize, serializeAsync, shutdownSerializationPool, ConversationCache, CacheMetrics, TokenEstimator } = cjs
+export const {
+  serialize,
+  serializeAsync,
+  shutdownSerializationPool,
+  serializeToPayload,
+  SerializedPayload,
+  ConversationCache,
+  CacheMetrics,
+  RedisTier,
+  TokenEstimator,
+} = cjs
 export default cjs

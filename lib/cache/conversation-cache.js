@@ -1,6 +1,6 @@
 'use strict'
-// ConversationCache: L1 (in-process, here) -> L2 (Redis, through the seam in l2-seam.js;
-// null until issue 4) -> loader. The hot path (key check, L1 lookup with LRU and TTL, hit
+// ConversationCache: L1 (in-process, here) -> L2 (Redis: the native RedisTier, through the
+// seam in l2-seam.js; none without a URL) -> loader. The hot path (key check, L1 lookup with LRU and TTL, hit
 // counting, latency sample) is plain JS: an L1 hit resolves the very object stored.
 // Native code does what the figures put there: sizes (the serializer) and the latency
 // histograms / Prometheus text (CacheMetrics, fed in batches).
@@ -20,7 +20,7 @@ const { Latency } = require('./latency.js')
 // never stalls the event loop on a big value.
 const { serializeAsync } = require('../../index.js')
 const { newCounters, toStats, toFamilies } = require('./stats.js')
-const { kL2Tier } = require('./l2-seam.js')
+const { kL2Tier, createL2 } = require('./l2-seam.js')
 
 /** What L1 holds for "the loader found nothing" (negative caching); answered as null. */
 const NONE = Object.freeze({})
@@ -58,7 +58,7 @@ class ConversationCache {
   constructor(options) {
     this.#o = normalizeOptions(options)
     this.#l1 = new L1(this.#o)
-    this.#l2 = /** @type {any} */ (options?.[kL2Tier]) ?? null
+    this.#l2 = /** @type {any} */ (options?.[kL2Tier]) ?? createL2(this.#o)
     this.#limiter = this.#o.rateLimit ? new TokenBucket(this.#o.rateLimit) : null
     const mp = this.#o.memoryPressure
     this.#pressure = mp ? new MemoryPressure(mp) : null
@@ -537,9 +537,10 @@ class ConversationCache {
   #writeL2(key, json, ttlMs) {
     if (this.#l2 === null) return Promise.resolve()
     const ttlSeconds = ttlMs ? Math.max(1, Math.ceil(ttlMs / 1000)) : this.#o.redisTtlSeconds
+    const counted = typeof this.#l2.stats === 'function' // it counts its own failures
     const p = this.#l2.set(key, json, ttlSeconds).then(
       (ok) => {
-        if (!ok) this.#c.redisErrors++
+        if (!ok && !counted) this.#c.redisErrors++
       },
       (e) => {
         this.#c.redisErrors++
@@ -570,6 +571,7 @@ class ConversationCache {
       dropped: this.#l1.counters,
       size: { entries: this.#l1.entries, bytes: this.#l1.bytes, maxEntries: this.#o.maxEntries, maxBytes: this.#o.maxBytes },
       rateLimited: this.#limiter?.refused ?? 0,
+      l2: this.#l2?.stats?.() ?? null,
       latency: this.#latency.summaries(),
     }
   }

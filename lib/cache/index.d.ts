@@ -60,8 +60,9 @@ export interface ConversationCacheOptions {
    */
   ttlMs?: number
   /**
-   * Redis URL (`redis://` or `rediss://`) for the L2 tier. Validated here; in this version
-   * the cache runs L1-only whatever it says (the Redis tier comes with the next release).
+   * Redis URL for the L2 tier: `redis://[user[:password]@]host[:port][/db]`, or `rediss://`
+   * for TLS. Without it (and without `REDIS_URL`) the cache runs L1-only. Nothing connects
+   * at construction; Redis being down, slow or refusing is never an error to callers.
    * @default process.env.REDIS_URL
    */
   redisUrl?: string
@@ -139,7 +140,19 @@ export interface CacheStats {
   latency: { l1: TierLatency; l2: TierLatency; loader: TierLatency }
   /** Callers that joined a load already under way instead of starting one. */
   stampedePrevented: number
+  /** Failed L2 (Redis) calls, timeouts included. Redis failing is never an error to callers. */
   redisErrors: number
+  /** L2 calls slower than `l2TimeoutMs` (answered as misses; also in `redisErrors`). */
+  l2Timeouts: number
+  /** Values under our L2 keys that were not ours or did not decode (answered as misses). */
+  l2Corrupt: number
+  /** L2 calls skipped because the circuit breaker was open. */
+  l2ShortCircuited: number
+  /** Times the L2 circuit breaker opened. */
+  l2CircuitOpened: number
+  /** The L2 circuit breaker now; `'disabled'` without L2. */
+  l2Circuit: 'closed' | 'open' | 'half-open' | 'disabled'
+
   /** Entries dropped to stay within maxEntries / maxBytes. */
   evictions: number
   /** Entries dropped because their TTL ran out. */
@@ -177,7 +190,8 @@ export interface CacheHealth {
     underMemoryPressure: boolean
   }
   /** `disabled` while the cache runs L1-only. */
-  l2: { state: 'up' | 'down' | 'disabled'; latencyMs?: number; circuit: string }
+  /** `lastError`: the last L2 failure, with no URL or password in it. */
+  l2: { state: 'up' | 'down' | 'disabled'; latencyMs?: number; circuit: string; lastError?: string }
 }
 
 export interface SetOptions {
@@ -194,7 +208,7 @@ export interface UpdateOptions {
 
 /**
  * A conversation cache: L1 in process (bounded by entries and bytes, LRU, TTL), L2 in
- * Redis (next release), and a loader, with single flight per key.
+ * Redis (the native RedisTier, when `redisUrl` / `REDIS_URL` is set), and a loader, with single flight per key.
  *
  * Errors (all with a `code`): `ERR_INVALID_KEY` (TypeError: threadId empty, not a string or
  * over 1,024 UTF-8 bytes), `ERR_INVALID_OPTION` (TypeError/RangeError naming the option),

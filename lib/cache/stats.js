@@ -37,6 +37,7 @@ function newCounters() {
  * @property {import('./l1.js').L1['counters']} dropped what L1 dropped, by reason
  * @property {{ entries: number, bytes: number, maxEntries: number, maxBytes: number }} size
  * @property {number} rateLimited loader calls refused by the rate limiter
+ * @property {import('./l2-seam.js').L2TierStats | null} l2 the native tier's own counters (null: none)
  * @property {ReturnType<import('./latency.js').Latency['summaries']>} latency per tier, ms
  */
 
@@ -44,7 +45,7 @@ function newCounters() {
 const ratio = (part, whole) => (whole === 0 ? 0 : part / whole)
 
 /** @param {Sources} s */
-function toStats({ c, dropped, size, rateLimited, latency }) {
+function toStats({ c, dropped, size, rateLimited, latency, l2 }) {
   const lookups = c.l1Hits + c.l2Hits + c.misses
   return {
     l1Hits: c.l1Hits,
@@ -58,7 +59,12 @@ function toStats({ c, dropped, size, rateLimited, latency }) {
     avgLoaderLatency: latency.loader.mean,
     latency,
     stampedePrevented: c.stampedePrevented,
-    redisErrors: c.redisErrors,
+    redisErrors: c.redisErrors + (l2?.redisErrors ?? 0),
+    l2Timeouts: l2?.timeouts ?? 0,
+    l2Corrupt: l2?.corrupt ?? 0,
+    l2ShortCircuited: l2?.shortCircuited ?? 0,
+    l2CircuitOpened: l2?.circuitOpened ?? 0,
+    l2Circuit: l2?.circuit ?? 'disabled',
     evictions: dropped.evictions,
     expired: dropped.expired,
     oversized: dropped.oversized,
@@ -95,9 +101,10 @@ function family(name, type, help, samples) {
 }
 
 /** @param {Sources} s */
-function toFamilies({ c, dropped, size, rateLimited }) {
+function toFamilies({ c, dropped, size, rateLimited, l2: l2Stats }) {
   const l1 = { tier: 'l1' }
   const l2 = { tier: 'l2' }
+  const s = { l2: l2Stats }
   return [
     family('hits_total', 'counter', 'Lookups answered by a tier.', [
       [l1, c.l1Hits],
@@ -119,7 +126,27 @@ function toFamilies({ c, dropped, size, rateLimited }) {
     family('rate_limited_total', 'counter', 'Loader calls refused by the rate limiter.', [
       [{ tier: 'loader' }, rateLimited],
     ]),
-    family('redis_errors_total', 'counter', 'Failed L2 (Redis) calls.', [[l2, c.redisErrors]]),
+    family('redis_errors_total', 'counter', 'Failed L2 (Redis) calls (timeouts included).', [
+      [l2, c.redisErrors + (s.l2?.redisErrors ?? 0)],
+    ]),
+    family('redis_timeouts_total', 'counter', 'L2 calls slower than l2TimeoutMs (answered as misses).', [
+      [l2, s.l2?.timeouts ?? 0],
+    ]),
+    family('redis_corrupt_total', 'counter', 'Values under our L2 keys that were not ours or did not decode.', [
+      [l2, s.l2?.corrupt ?? 0],
+    ]),
+    family('redis_short_circuited_total', 'counter', 'L2 calls skipped because the circuit breaker was open.', [
+      [l2, s.l2?.shortCircuited ?? 0],
+    ]),
+    family('redis_circuit_opened_total', 'counter', 'Times the L2 circuit breaker opened.', [
+      [l2, s.l2?.circuitOpened ?? 0],
+    ]),
+    family(
+      'redis_circuit_state',
+      'gauge',
+      'L2 circuit breaker state: 1 for the current one (all 0 without L2).',
+      ['closed', 'open', 'half-open'].map((st) => [{ tier: 'l2', state: st }, s.l2?.circuit === st ? 1 : 0]),
+    ),
     family('evictions_total', 'counter', 'Entries dropped from L1, by reason.', [
       [{ tier: 'l1', reason: 'capacity' }, dropped.evictions],
       [{ tier: 'l1', reason: 'memory_pressure' }, dropped.clearedDueToMemoryPressure],

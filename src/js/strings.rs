@@ -9,6 +9,7 @@ use std::ffi::c_void;
 use std::sync::OnceLock;
 
 use crate::js::raw::{check, R};
+use crate::serialize::Text;
 
 /// Below this many units a copy is cheaper than an external string's bookkeeping.
 const EXTERNAL_MIN_UNITS: usize = 32 * 1024;
@@ -119,4 +120,21 @@ pub fn utf16_string(env: napi_env, text: Vec<u16>) -> R<napi_value> {
         sys::napi_create_string_utf16(env, text.as_ptr(), text.len() as isize, &mut out)
     })?;
     Ok(out)
+}
+
+/// A JS string from rendered text, in whichever representation it has (UTF-8 is copied and
+/// transcoded by V8; the other two can be handed over without copying).
+pub fn text_string(env: napi_env, text: Text) -> R<napi_value> {
+    match text {
+        Text::Latin1(b) => latin1_string(env, b),
+        Text::Utf16(u) => utf16_string(env, u),
+        Text::Utf8(b) => {
+            let mut out = std::ptr::null_mut();
+            // SAFETY: `b` is valid for `b.len()` bytes during the call, which copies it.
+            check(env, unsafe {
+                sys::napi_create_string_utf8(env, b.as_ptr().cast(), b.len() as isize, &mut out)
+            })?;
+            Ok(out)
+        }
+    }
 }

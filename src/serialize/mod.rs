@@ -18,4 +18,4 @@ pub use out::{utf8_len, Latin1Out, Out, Utf16Out, Utf8Out};
 pub use pipeline::Pipeline;
 pub use render::{render, RenderConfig, Rendered, Renderer};
 pub use tape::{Span, Tape, Token};
-pub use text::{render_text, RenderedText, Text};
+pub use text::{render_for, render_text, RenderedText, Target, Text};

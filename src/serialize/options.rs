@@ -2,6 +2,7 @@
 
 use super::render::RenderConfig;
 use crate::error::{Error, Result};
+use crate::tokens::Encoding;
 
 /// Smallest `maxSize` that can hold any JSON document's cut form (`[]`, `{}`, `""`).
 pub const MIN_MAX_SIZE: usize = 2;
@@ -34,6 +35,8 @@ pub struct SerializeOptions {
     pub max_size: Option<usize>,
     pub truncate: bool,
     pub indent: Indent,
+    /// Also count the tokens of the text, in this encoding.
+    pub count_tokens: Option<Encoding>,
 }
 
 impl SerializeOptions {
@@ -62,6 +65,7 @@ impl SerializeOptions {
             max_size,
             truncate: truncate.unwrap_or(max_size.is_some()),
             indent,
+            count_tokens: None,
         })
     }
 

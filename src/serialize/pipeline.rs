@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::out::{Latin1Out, Utf16Out};
+use super::out::{Latin1Out, Utf16Out, Utf8Out};
 use super::render::{RenderConfig, Renderer};
 use super::tape::Tape;
-use super::text::{RenderedText, Text};
+use super::text::{RenderedText, Target, Text};
 use crate::error::{Code, Error, Result};
 
 /// Render threads, started on first use and kept for the life of the process (starting a
@@ -21,6 +21,7 @@ const THREADS: usize = 2;
 enum Sink {
     Narrow(Renderer<Latin1Out>),
     Wide(Renderer<Utf16Out>),
+    Utf8(Renderer<Utf8Out>),
 }
 
 impl Sink {
@@ -38,6 +39,10 @@ impl Sink {
                 let res = r.feed(seg);
                 (Sink::Wide(r), res)
             }
+            Sink::Utf8(mut r) => {
+                let res = r.feed(seg);
+                (Sink::Utf8(r), res)
+            }
         }
     }
 
@@ -50,6 +55,7 @@ impl Sink {
                     len: r.len,
                     utf8_len: r.utf8_len,
                     truncated: r.truncated,
+                    tokens: None,
                 }
             }
             Sink::Wide(r) => {
@@ -59,6 +65,17 @@ impl Sink {
                     len: r.len,
                     utf8_len: r.utf8_len,
                     truncated: r.truncated,
+                    tokens: None,
+                }
+            }
+            Sink::Utf8(r) => {
+                let r = r.finish(complete)?;
+                RenderedText {
+                    text: Text::Utf8(r.out.0),
+                    len: r.len,
+                    utf8_len: r.utf8_len,
+                    truncated: r.truncated,
+                    tokens: None,
                 }
             }
         })
@@ -69,6 +86,7 @@ enum Msg {
     Start {
         job: u64,
         cfg: RenderConfig,
+        target: Target,
         stop: Arc<AtomicBool>,
         done: SyncSender<Result<RenderedText>>,
     },
@@ -114,10 +132,14 @@ fn serve(rx: Receiver<Msg>) {
             Msg::Start {
                 job,
                 cfg,
+                target,
                 stop,
                 done,
             } => {
-                let sink = Some(Sink::Narrow(Renderer::new(&cfg, Latin1Out::default())));
+                let sink = Some(match target {
+                    Target::Js => Sink::Narrow(Renderer::new(&cfg, Latin1Out::default())),
+                    Target::Utf8 => Sink::Utf8(Renderer::new(&cfg, Utf8Out::default())),
+                });
                 jobs.insert(
                     job,
                     Job {
@@ -195,7 +217,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts a render job on a render thread, or returns `None` if no thread could be
     /// started; the caller then renders the whole tape at the end.
-    pub fn start(cfg: RenderConfig) -> Option<Pipeline> {
+    pub fn start(cfg: RenderConfig, target: Target) -> Option<Pipeline> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let job = NEXT.fetch_add(1, Ordering::Relaxed);
         let pool = pool()?;
@@ -208,6 +230,7 @@ impl Pipeline {
         tx.send(Msg::Start {
             job,
             cfg,
+            target,
             stop: Arc::clone(&stop),
             done: done_tx,
         })
@@ -265,7 +288,7 @@ mod tests {
     fn pipeline_matches_render_text_and_widens() {
         let mut whole = Tape::new();
         let mut t = Tape::new();
-        let Some(p) = Pipeline::start(RenderConfig::default()) else {
+        let Some(p) = Pipeline::start(RenderConfig::default(), Target::Js) else {
             panic!("could not start a render thread");
         };
         for x in [&mut whole, &mut t] {

@@ -1,16 +1,41 @@
-//! Rendering into the narrowest text a JS string can take over without transcoding:
-//! Latin-1 when every unit is below 0x100 (ASCII included), UTF-16 otherwise.
+//! Rendering into the narrowest text a JS string can take over without transcoding
+//! (Latin-1 when every unit is below 0x100, ASCII included; UTF-16 otherwise), or into UTF-8
+//! bytes for consumers that are not JS (Redis, token counting).
 
-use super::out::{Latin1Out, Utf16Out};
+use super::out::{Latin1Out, Utf16Out, Utf8Out};
 use super::render::{render, RenderConfig};
 use super::tape::Tape;
 use crate::error::Result;
 
-/// Text in one of V8's two string representations.
+/// What the text is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Target {
+    /// A JS string: Latin-1 or UTF-16, whichever V8 can take as it is.
+    #[default]
+    Js,
+    /// UTF-8 bytes.
+    Utf8,
+}
+
+/// Text in one of V8's two string representations, or UTF-8.
 #[derive(Debug)]
 pub enum Text {
     Latin1(Vec<u8>),
     Utf16(Vec<u16>),
+    Utf8(Vec<u8>),
+}
+
+impl Text {
+    /// The text as UTF-8 (converts Latin-1 / UTF-16; the renderer never leaves lone
+    /// surrogates, so nothing is lost).
+    pub fn into_utf8(self) -> String {
+        match self {
+            Text::Utf8(b) => String::from_utf8(b)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            Text::Latin1(b) => b.iter().map(|&c| char::from(c)).collect(),
+            Text::Utf16(u) => String::from_utf16_lossy(&u),
+        }
+    }
 }
 
 /// Rendered text with its measures.
@@ -22,13 +47,52 @@ pub struct RenderedText {
     /// UTF-8 byte length.
     pub utf8_len: usize,
     pub truncated: bool,
+    /// Tokens of the text, when asked for ([`RenderedText::count_tokens`]).
+    pub tokens: Option<usize>,
 }
 
-/// Renders `tape` as JSON text (see [`render`]) in the narrowest encoding.
-pub fn render_text(tape: &Tape, cfg: &RenderConfig) -> Result<RenderedText> {
+impl RenderedText {
+    /// Counts the text's tokens (exact, see `crate::tokens`); run it off the main thread for
+    /// big texts.
+    pub fn count_tokens(&mut self, enc: crate::tokens::Encoding) {
+        use crate::tokens::count_tokens_parallel as count;
+        let n = match &self.text {
+            // UTF-8, and Latin-1 that is ASCII, are already the UTF-8 the counter reads.
+            Text::Utf8(b) => count(&String::from_utf8_lossy(b), enc),
+            Text::Latin1(b) if b.is_ascii() => count(&String::from_utf8_lossy(b), enc),
+            Text::Latin1(b) => count(&b.iter().map(|&c| char::from(c)).collect::<String>(), enc),
+            Text::Utf16(u) => count(&String::from_utf16_lossy(u), enc),
+        };
+        self.tokens = Some(n);
+    }
+}
+
+/// Renders `tape` as JSON text (see [`render`]) for `target`.
+pub fn render_for(tape: &Tape, cfg: &RenderConfig, target: Target) -> Result<RenderedText> {
+    match target {
+        Target::Js => render_text(tape, cfg),
+        Target::Utf8 => {
+            let r = render(tape, cfg, Utf8Out(Vec::with_capacity(capacity(tape, cfg))))?;
+            Ok(RenderedText {
+                text: Text::Utf8(r.out.0),
+                len: r.len,
+                utf8_len: r.utf8_len,
+                truncated: r.truncated,
+                tokens: None,
+            })
+        }
+    }
+}
+
+fn capacity(tape: &Tape, cfg: &RenderConfig) -> usize {
     // Room for the text: strings and literals (min_len), separators, and indentation.
     let estimate = tape.min_len + tape.tokens.len() * (1 + cfg.indent * 3) + 64;
-    let hint = cfg.max_size.map_or(estimate, |m| m.min(estimate));
+    cfg.max_size.map_or(estimate, |m| m.min(estimate))
+}
+
+/// Renders `tape` as JSON text (see [`render`]) in the narrowest JS string encoding.
+pub fn render_text(tape: &Tape, cfg: &RenderConfig) -> Result<RenderedText> {
+    let hint = capacity(tape, cfg);
     if tape.max_unit < 0x100 {
         let r = render(tape, cfg, Latin1Out(Vec::with_capacity(hint)))?;
         Ok(RenderedText {
@@ -36,6 +100,7 @@ pub fn render_text(tape: &Tape, cfg: &RenderConfig) -> Result<RenderedText> {
             len: r.len,
             utf8_len: r.utf8_len,
             truncated: r.truncated,
+            tokens: None,
         })
     } else {
         let r = render(tape, cfg, Utf16Out(Vec::with_capacity(hint)))?;
@@ -44,6 +109,7 @@ pub fn render_text(tape: &Tape, cfg: &RenderConfig) -> Result<RenderedText> {
             len: r.len,
             utf8_len: r.utf8_len,
             truncated: r.truncated,
+            tokens: None,
         })
     }
 }

@@ -6,6 +6,7 @@ use napi_derive::napi;
 use crate::error::Error as CoreError;
 use crate::js::raw::{check, Fault, Raw, R};
 use crate::serialize::{Indent, SerializeOptions as Core};
+use crate::tokens::Encoding;
 
 /// Options of `serialize` / `serializeAsync`.
 // Declared for the generated TypeScript types; values are built and read by hand.
@@ -25,6 +26,11 @@ pub struct SerializeOptions {
     /// @default false
     #[napi(ts_type = "boolean | number")]
     pub pretty: Option<bool>,
+    /// Also count the tokens of the serialized text (exact, as `TokenEstimator.estimate`):
+    /// `true` = `cl100k_base`, or the encoding to use. The count is in `tokens`.
+    /// @default false
+    #[napi(ts_type = "boolean | Encoding")]
+    pub count_tokens: Option<bool>,
 }
 
 fn get(raw: Raw, obj: napi_value, name: &std::ffi::CStr) -> R<napi_value> {
@@ -96,5 +102,26 @@ pub fn parse(raw: Raw, options: Option<napi_value>) -> R<Core> {
         T::napi_number => Indent::from_number(raw.f64(v)?)?,
         _ => return Err(bad("pretty", "a boolean or a number from 0 to 10", raw, v)),
     };
-    Ok(Core::new(max_size, truncate, indent)?)
+    let v = get(raw, o, c"countTokens")?;
+    let count_tokens = match raw.type_of(v)? {
+        T::napi_undefined => None,
+        T::napi_boolean => raw.bool(v)?.then_some(Encoding::Cl100kBase),
+        T::napi_string => {
+            let mut u = Vec::new();
+            raw.append_str(v, &mut u)?;
+            let name = String::from_utf16_lossy(&u);
+            Some(Encoding::parse(&name).map_err(|_| {
+                bad(
+                    "countTokens",
+                    "true or an encoding (cl100k_base, o200k_base, p50k_base, r50k_base)",
+                    raw,
+                    v,
+                )
+            })?)
+        }
+        _ => return Err(bad("countTokens", "a boolean or an encoding name", raw, v)),
+    };
+    let mut core = Core::new(max_size, truncate, indent)?;
+    core.count_tokens = count_tokens;
+    Ok(core)
 }

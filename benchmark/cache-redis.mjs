@@ -1,0 +1,185 @@
+// benchmark/cache-redis: ConversationCache's L2 (the native RedisTier) against raw ioredis
+// and bentocache with a Redis L2, in one run against ONE local redis-server this script
+// starts itself.
+//   node benchmark/cache-redis.mjs      (needs a release build)
+// Writes the `cache-redis` section of benchmark/RESULTS.md. Issue 4's targets:
+//   - L2 hit of a 100 KB value from a fresh instance <= 0.6 ms median (bentocache ~1.2 ms)
+//   - 50-in-flight get throughput on 10 KB values >= 1.5x ioredis GET
+//   - main-thread time of an L2 hit of 1 MB <= JSON.parse of it + 0.5 ms
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import Redis from 'ioredis'
+import { BentoCache, bentostore } from 'bentocache'
+import { memoryDriver } from 'bentocache/drivers/memory'
+import { redisDriver } from 'bentocache/drivers/redis'
+import { ConversationCache } from '@povc/agent-core-native'
+import { startRedis } from '../__test__/support/redis-server.mjs'
+import { makeConversation } from './conversation.mjs'
+import { machine, writeSection, waitForQuiet, median } from './results.mjs'
+
+const QUICK = process.argv.includes('--quick')
+const N = (/** @type {number} */ n) => (QUICK ? Math.max(5, Math.ceil(n / 10)) : n)
+const f3 = (/** @type {number} */ x) => x.toFixed(3)
+
+async function main() {
+  const load = await waitForQuiet(1.2, QUICK ? 0 : 300_000)
+  const server = await startRedis()
+  const connection = { host: '127.0.0.1', port: server.port }
+  /** @param {number} maxItems */
+  const bento = (maxItems) =>
+    new BentoCache({ default: 's', stores: { s: bentostore().useL1Layer(memoryDriver({ maxItems })).useL2Layer(redisDriver({ connection })) } })
+  /** @param {Record<string, unknown>} [extra] */
+  const ours = (extra = {}) => new ConversationCache({ redisUrl: server.url, l2TimeoutMs: 5000, ...extra })
+  const io = new Redis(connection)
+  const lines = []
+  const log = (/** @type {string} */ s) => { console.log(s); lines.push(s) }
+  try {
+    const v10 = makeConversation(10 * 1024)
+    const v100 = makeConversation(100 * 1024)
+    const v1m = makeConversation(1024 * 1024)
+    const writer = ours()
+    const bw = bento(10)
+    for (const [k, v] of /** @type {const} */ ([['c10', v10], ['c100', v100], ['c100b', v100], ['c1m', v1m]])) {
+      await writer.set(k, v)
+      await bw.set({ key: k, value: v })
+      await io.set(`io:${k}`, JSON.stringify(v))
+    }
+    await writer.close()
+    await bw.disconnect()
+
+    // 1. L2 hit of 100 KB from a fresh instance: a new cache object per sample (new
+    //    connection: a cold start), and a warm connection whose L1 cannot hold the value.
+    const nFresh = N(200)
+    const freshOurs = [], freshBento = []
+    for (let i = 0; i < nFresh; i++) {
+      const c = ours()
+      let t0 = performance.now()
+      const a = await c.get('c100')
+      freshOurs.push(performance.now() - t0)
+      await c.close()
+      const b = bento(10)
+      t0 = performance.now()
+      const bb = await b.get({ key: 'c100' })
+      freshBento.push(performance.now() - t0)
+      await b.disconnect()
+      if (!a || !bb) throw new Error('fresh instance missed')
+    }
+    const warmOurs = [], warmBento = [], warmIo = []
+    const co = ours({ maxEntries: 1 })
+    const cb = bento(1)
+    for (let i = 0; i < N(1000) + 20; i++) {
+      const k = i % 2 ? 'c100' : 'c100b' // two keys, room for one: every get goes to Redis
+      let t0 = performance.now()
+      await co.get(k)
+      const to = performance.now() - t0
+      t0 = performance.now()
+      await cb.get({ key: k })
+      const tb = performance.now() - t0
+      t0 = performance.now()
+      JSON.parse(/** @type {string} */ (await io.get(`io:${k}`)))
+      const ti = performance.now() - t0
+      if (i >= 20) { warmOurs.push(to); warmBento.push(tb); warmIo.push(ti) }
+    }
+    const oursFresh = median(freshOurs)
+    log('### L2 hit of a 100 KB conversation, median ms (value parsed into an object)')
+    log('')
+    log('| | fresh instance (new connection) | warm connection, L1 too small to hold it |')
+    log('|---|---|---|')
+    log(`| ConversationCache get | ${f3(oursFresh)} | ${f3(median(warmOurs))} |`)
+    log(`| bentocache get (memory L1 + redis L2) | ${f3(median(freshBento))} | ${f3(median(warmBento))} |`)
+    log(`| ioredis GET + JSON.parse | | ${f3(median(warmIo))} |`)
+    log('')
+    log(`Fresh instance: ${nFresh} samples, each a new cache object whose first get is timed (it opens the connection). Target <= 0.6 ms: ${oursFresh <= 0.6 ? 'met' : 'MISSED'} (${f3(oursFresh)} ms); bentocache ${f3(median(freshBento))} ms in the same run.`)
+    log('')
+    await co.close()
+    await cb.disconnect()
+
+    // 2. 50 gets in flight, 10 KB values, every get an L2 hit (L1 holds one entry, keys alternate).
+    const total = N(20_000)
+    /** @param {() => Promise<unknown>} fn */
+    const rate = async (fn) => {
+      let started = 0
+      const worker = async () => { while (started < total) { started++; await fn() } }
+      await Promise.all(Array.from({ length: 50 }, worker))
+      started = 0
+      const t0 = performance.now()
+      await Promise.all(Array.from({ length: 50 }, worker))
+      return total / ((performance.now() - t0) / 1000)
+    }
+    // 200 keys read in turn, L1 room for one: no get can be answered by L1 or joined
+    // with another get of the same key in flight.
+    const KEYS = Array.from({ length: 200 }, (_, i) => `t10-${i}`)
+    const w = ours()
+    const bw10 = bento(10)
+    for (const k of KEYS) {
+      await io.set(`io:${k}`, JSON.stringify(v10))
+      await w.set(k, v10)
+      await bw10.set({ key: k, value: v10 })
+    }
+    await w.close()
+    await bw10.disconnect()
+    const c10 = ours({ maxEntries: 1 })
+    const b10 = bento(1)
+    let j = 0
+    const next = () => KEYS[j++ % KEYS.length]
+    const rows = { io: /** @type {number[]} */ ([]), ioParse: /** @type {number[]} */ ([]), ours: /** @type {number[]} */ ([]), bento: /** @type {number[]} */ ([]) }
+    for (let r = 0; r < 3; r++) {
+      rows.io.push(await rate(() => io.get(`io:${next()}`)))
+      rows.ioParse.push(await rate(async () => JSON.parse(/** @type {string} */ (await io.get(`io:${next()}`)))))
+      rows.ours.push(await rate(() => c10.get(next())))
+      rows.bento.push(await rate(() => b10.get({ key: next() })))
+    }
+    const st = c10.getStats()
+    const med = Object.fromEntries(Object.entries(rows).map(([k, xs]) => [k, median(xs)]))
+    log('### 50 gets in flight, 10 KB values, 200 keys read in turn, L1 room for one (every get goes to Redis), gets/s')
+    log('')
+    log('| client | gets/s (median of 3 alternated rounds) |')
+    log('|---|---|')
+    log(`| ioredis GET (string) | ${med.io.toFixed(0)} |`)
+    log(`| ioredis GET + JSON.parse | ${med.ioParse.toFixed(0)} |`)
+    log(`| ConversationCache get (L2 hit, parsed) | ${med.ours.toFixed(0)} |`)
+    log(`| bentocache get (memory L1 of 1 item + redis L2) | ${med.bento.toFixed(0)} |`)
+    log('')
+    const ratio = med.ours / med.io
+    log(`ConversationCache / ioredis GET = **${ratio.toFixed(2)}x** (target >= 1.5x: ${ratio >= 1.5 ? 'met' : 'MISSED'}); / (ioredis GET + JSON.parse) = ${(med.ours / med.ioParse).toFixed(2)}x. ConversationCache answered ${st.l1Hits} from L1 and ${st.l2Hits} from L2 over all rounds.`)
+    log('')
+    await c10.close()
+    await b10.disconnect()
+
+    // 3. Main-thread time of an L2 hit of 1 MB.
+    const c1 = ours({ maxEntries: 1 })
+    await c1.set('c1m-b', v1m)
+    const n1 = N(60)
+    const per = []
+    const h = monitorEventLoopDelay({ resolution: 1 })
+    for (let i = 0; i < n1 + 5; i++) {
+      if (i === 5) h.enable()
+      const e0 = performance.eventLoopUtilization()
+      await c1.get(i % 2 ? 'c1m' : 'c1m-b')
+      if (i >= 5) per.push(performance.eventLoopUtilization(e0).active)
+    }
+    h.disable()
+    const json1m = JSON.stringify(v1m)
+    const parses = []
+    for (let i = 0; i < n1; i++) { const t0 = performance.now(); JSON.parse(json1m); parses.push(performance.now() - t0) }
+    const mt = median(per)
+    const parse = median(parses)
+    log('### Main-thread time of an L2 hit of a 1 MB conversation (ConversationCache get, parsed)')
+    log('')
+    log(`Median main-thread time per get ${f3(mt)} ms (event-loop utilization per call; longest stall ${f3(Math.max(0, h.max / 1e6 - 1))} ms); JSON.parse of the same 1 MB text ${f3(parse)} ms median. Overhead over JSON.parse: ${f3(mt - parse)} ms (target <= 0.5 ms: ${mt - parse <= 0.5 ? 'met' : 'MISSED'}). ${c1.getStats().l2Hits} L2 hits.`)
+    await c1.close()
+
+    const section = [
+      '## Cache with Redis L2 (`benchmark/cache-redis.mjs`)',
+      '',
+      `Command: \`node benchmark/cache-redis.mjs\` (release build). ${machine()}; load average when measuring started: ${load.toFixed(2)}; ${new Date().toISOString().slice(0, 10)}. One private redis-server on loopback started by the script; ioredis, bentocache (memory L1 + redis L2 driver) and ConversationCache (l2TimeoutMs 5000 so every measured get is a real round trip) in the same process and run. Values: benchmark/conversation.mjs conversations.`,
+      '',
+      ...lines,
+    ].join('\n')
+    if (!QUICK) writeSection('cache-redis', section)
+  } finally {
+    io.disconnect()
+    await server.stop()
+  }
+}
+
+await main()

@@ -1,0 +1,19 @@
+//! The Redis tier (L2) of the conversation cache.
+//!
+//! [`RedisL2`] answers `get` / `mget` / `set` / `del` within `timeoutMs` whatever Redis does:
+//! slow, down, refusing, frozen or holding garbage is a miss / no-op, counted in
+//! [`StatsSnapshot`], never an error to the caller. Only caller mistakes (a bad key, a call
+//! after `close`) are errors. Payloads are bytes of UTF-8 JSON, so a Rust producer (the
+//! serializer) can write straight into Redis without a JS string.
+
+pub mod config;
+pub mod conn;
+pub mod envelope;
+pub mod stats;
+pub mod text;
+mod tier;
+
+pub use config::{L2Config, RawL2Options};
+pub use envelope::Compression;
+pub use stats::StatsSnapshot;
+pub use tier::{Health, RedisL2};

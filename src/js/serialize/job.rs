@@ -1,0 +1,241 @@
+//! The asynchronous machine behind `serializeAsync` and `serializeToPayload`: read in steps
+//! under the shared per-turn budget (`helpers.rs`), render on a render thread while reading
+//! goes on (`Pipeline`), and settle a promise with the delivered result.
+
+use napi::bindgen_prelude::*;
+use napi::sys::napi_value;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::helpers;
+use super::plan::Plan;
+use super::walk::Walker;
+use crate::error::{Code, Error as CoreError};
+use crate::js::error::{js_error_value, to_napi};
+use crate::js::raw::{fault_to_napi, Fault, Raw, RawValue, R};
+use crate::serialize::{render_for, Pipeline, RenderedText, Tape};
+
+/// Main-thread time a step may take, from the milliseconds the scheduler (`helpers.rs`)
+/// grants it (at most 1 ms per event-loop turn for all serializations together).
+fn budget(ms: f64) -> Duration {
+    Duration::from_secs_f64(ms.clamp(0.05, 1.0) / 1e3)
+}
+
+/// Tapes up to this many units are rendered on the main thread (a thread hop costs more).
+const INLINE_UNITS: usize = 64 * 1024;
+
+/// What the worker thread turns into text.
+enum Input {
+    /// A whole tape, rendered at once.
+    Whole(Tape),
+    /// The last segment of a tape whose earlier segments a render thread already took.
+    Piped(Pipeline, Tape),
+}
+
+/// Finishes the text off the main thread.
+struct RenderTask {
+    input: Option<Input>,
+    plan: Plan,
+    error: Option<CoreError>,
+}
+
+impl Task for RenderTask {
+    type Output = RenderedText;
+    type JsValue = RawValue;
+
+    fn compute(&mut self) -> Result<RenderedText> {
+        let input = self.input.take();
+        let plan = self.plan;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            match input {
+                Some(Input::Whole(tape)) => render_for(&tape, &plan.render_config(), plan.target),
+                Some(Input::Piped(p, last)) => p.finish(last),
+                None => Err(CoreError::new(Code::Internal, "render task ran twice")),
+            }
+            .map(|r| plan.complete(r))
+        }))
+        .unwrap_or_else(|_| Err(CoreError::new(Code::Internal, "rendering panicked")));
+        r.map_err(|e| {
+            let msg = e.message.clone();
+            self.error = Some(e);
+            Error::new(Status::GenericFailure, msg)
+        })
+    }
+
+    fn resolve(&mut self, env: Env, output: RenderedText) -> Result<RawValue> {
+        self.plan
+            .deliver(Raw(env.raw()), output)
+            .map(RawValue)
+            .map_err(|f| fault_to_napi(&env, f))
+    }
+
+    fn reject(&mut self, env: Env, err: Error) -> Result<RawValue> {
+        match self.error.take() {
+            Some(e) => Err(to_napi(&env, &e)),
+            None => Err(err),
+        }
+    }
+}
+
+fn internal(e: Error) -> Fault {
+    Fault::Core(CoreError::new(Code::Internal, e.reason))
+}
+
+/// Queues the render task; returns its promise.
+fn spawn(env: &Env, input: Input, plan: Plan) -> R<napi_value> {
+    let work = env
+        .spawn(RenderTask {
+            input: Some(input),
+            plan,
+            error: None,
+        })
+        .map_err(internal)?;
+    // SAFETY: the promise belongs to `env`, the environment of the current callback.
+    unsafe { ToNapiValue::to_napi_value(env.raw(), work.promise_object()) }.map_err(internal)
+}
+
+/// Renders a finished tape: inline when small, else on the libuv pool. Returns a promise.
+fn finish(env: &Env, tape: Tape, plan: Plan) -> R<napi_value> {
+    let raw = Raw(env.raw());
+    // Counting tokens stays off the main thread even for small texts (a table's first use
+    // loads it).
+    if tape.units.len() + tape.tokens.len() <= INLINE_UNITS && plan.opts.count_tokens.is_none() {
+        let r = render_for(&tape, &plan.render_config(), plan.target)?;
+        return raw.settled(true, plan.deliver(raw, r)?);
+    }
+    spawn(env, Input::Whole(tape), plan)
+}
+
+/// An async serialization between steps.
+struct AsyncJob {
+    walker: Walker,
+    plan: Plan,
+    /// The render job, started once the value proves large (None: render at the end).
+    pipeline: Option<Pipeline>,
+}
+
+type Job = Rc<RefCell<Option<AsyncJob>>>;
+
+/// Starts an async serialization of `value`; returns its promise (rejected, not thrown, on
+/// any failure).
+pub fn start(env: &Env, value: napi_value, plan: Plan) -> Result<RawValue> {
+    let raw = Raw(env.raw());
+    let begin = || -> R<napi_value> {
+        let mut w = Walker::new(value, plan.opts.read_limit(), true);
+        // The first step runs now, within what this event-loop turn has left.
+        let h = helpers::helpers(raw)?;
+        let left = raw.f64(raw.call(h.recv, h.first_budget, &[])?)?;
+        let started = Instant::now();
+        let first = if left > 0.0 {
+            w.step(raw, Some(started + budget(left)))
+        } else {
+            // No time left in this turn: only hold on to the value for later steps.
+            w.keep(raw).map(|_| false)
+        };
+        let used = started.elapsed().as_secs_f64() * 1e3;
+        raw.call(h.recv, h.spent, &[raw.number(used)?])?;
+        match first {
+            Err(f) => {
+                w.release(raw);
+                Err(f)
+            }
+            Ok(true) => finish(env, w.into_tape(raw), plan),
+            Ok(false) => {
+                let job: Job = Rc::new(RefCell::new(Some(AsyncJob {
+                    walker: w,
+                    plan,
+                    pipeline: None,
+                })));
+                let step = env
+                    .create_function_from_closure::<f64, RawValue, _>("serializeStep", move |ctx| {
+                        let left = ctx.get::<f64>(0).unwrap_or(1.0);
+                        let env = &*ctx.env;
+                        // No panic may cross into Node: a bug here becomes ERR_INTERNAL.
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            step_once(env, &job, left)
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err(Fault::Core(CoreError::new(
+                                Code::Internal,
+                                "serialization step panicked",
+                            )))
+                        })
+                        .map_err(|f| fault_to_napi(env, f))
+                    })
+                    .map_err(internal)?;
+                raw.call(h.recv, h.drive, &[step.raw()])
+            }
+        }
+    };
+    match begin() {
+        Ok(p) => Ok(RawValue(p)),
+        Err(f) => rejected(env, f),
+    }
+}
+
+/// A promise rejected with the fault's error (the pending JS exception, or the core error).
+pub fn rejected(env: &Env, f: Fault) -> Result<RawValue> {
+    let raw = Raw(env.raw());
+    match f {
+        Fault::Js => {
+            let e = raw.take_exception().map_err(|f| fault_to_napi(env, f))?;
+            raw.settled(false, e)
+                .map(RawValue)
+                .map_err(|f| fault_to_napi(env, f))
+        }
+        Fault::Core(e) => {
+            let v = js_error_value(env, &e)?;
+            raw.settled(false, v.raw())
+                .map(RawValue)
+                .map_err(|f| fault_to_napi(env, f))
+        }
+    }
+}
+
+/// One step of an async walk: `undefined` while unfinished, then the render promise.
+fn step_once(env: &Env, job: &Job, left_ms: f64) -> R<RawValue> {
+    let raw = Raw(env.raw());
+    let mut slot = job.borrow_mut();
+    let Some(j) = slot.as_mut() else {
+        return Err(Fault::Core(CoreError::new(
+            Code::Internal,
+            "serialization step called after the walk ended",
+        )));
+    };
+    if j.pipeline.as_ref().is_some_and(|p| p.stopped()) {
+        j.walker.stop_reading();
+    }
+    match j.walker.step(raw, Some(Instant::now() + budget(left_ms))) {
+        Ok(false) => {
+            // Render what was read so far on a render thread while reading goes on.
+            if j.pipeline.is_none() {
+                j.pipeline = Pipeline::start(j.plan.render_config(), j.plan.target);
+            }
+            if let Some(p) = &j.pipeline {
+                p.send(j.walker.take_segment());
+            }
+            Ok(RawValue(raw.undefined()?))
+        }
+        Ok(true) => match slot.take() {
+            Some(AsyncJob {
+                walker,
+                plan,
+                pipeline,
+            }) => {
+                let tape = walker.into_tape(raw);
+                match pipeline {
+                    Some(p) => spawn(env, Input::Piped(p, tape), plan).map(RawValue),
+                    None => finish(env, tape, plan).map(RawValue),
+                }
+            }
+            None => Ok(RawValue(raw.undefined()?)),
+        },
+        Err(f) => {
+            if let Some(mut j) = slot.take() {
+                j.walker.release(raw);
+            }
+            Err(f)
+        }
+    }
+}
