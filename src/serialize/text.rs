@@ -52,10 +52,15 @@ pub struct RenderedText {
 }
 
 impl RenderedText {
-    /// Counts the text's tokens (exact, see `crate::tokens`); run it off the main thread for
-    /// big texts.
-    pub fn count_tokens(&mut self, enc: crate::tokens::Encoding) {
-        use crate::tokens::count_tokens_parallel as count;
+    /// Counts the text's tokens (exact, see `crate::tokens`): on all CPUs when `parallel`
+    /// (a caller that waits anyway), else on this thread (a worker, leaving the other CPUs
+    /// to the event loop).
+    pub fn count_tokens(&mut self, enc: crate::tokens::Encoding, parallel: bool) {
+        let count = if parallel {
+            crate::tokens::count_tokens_parallel
+        } else {
+            crate::tokens::count_tokens
+        };
         let n = match &self.text {
             // UTF-8, and Latin-1 that is ASCII, are already the UTF-8 the counter reads.
             Text::Utf8(b) => count(&String::from_utf8_lossy(b), enc),

@@ -53,7 +53,7 @@ impl Task for RenderTask {
                 Some(Input::Piped(p, last)) => p.finish(last),
                 None => Err(CoreError::new(Code::Internal, "render task ran twice")),
             }
-            .map(|r| plan.complete(r))
+            .map(|r| plan.complete(r, false))
         }))
         .unwrap_or_else(|_| Err(CoreError::new(Code::Internal, "rendering panicked")));
         r.map_err(|e| {

@@ -61,7 +61,7 @@ pub fn serialize(env: Env, value: Unknown, options: Option<Unknown>) -> Result<R
         let tape = w.into_tape(raw);
         done?;
         let r = render_for(&tape, &plan.render_config(), plan.target)?;
-        plan.deliver(raw, plan.complete(r))
+        plan.deliver(raw, plan.complete(r, true))
     };
     run().map(RawValue).map_err(|f| fault_to_napi(&env, f))
 }

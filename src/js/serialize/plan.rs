@@ -23,10 +23,10 @@ impl Plan {
     }
 
     /// Adds what is asked for beyond the text (the token count); CPU work on bytes, run
-    /// where the text was rendered.
-    pub fn complete(&self, mut r: RenderedText) -> RenderedText {
+    /// where the text was rendered (`parallel`: the synchronous call, which waits anyway).
+    pub fn complete(&self, mut r: RenderedText, parallel: bool) -> RenderedText {
         if let Some(enc) = self.opts.count_tokens {
-            r.count_tokens(enc);
+            r.count_tokens(enc, parallel);
         }
         r
     }
