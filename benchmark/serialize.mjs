@@ -67,6 +67,12 @@ for (const size of sizes) {
     rows.push(`| ${fmtSize(size)} | ${name} | ${m.median.toFixed(3)} | ${(m.median / base).toFixed(2)}x | ${m.worst.toFixed(1)} | ${m.p99.toFixed(1)} |`)
     console.log(rows.at(-1))
   }
+  // The machine's own noise floor: the same monitor on an idle loop, for as long as the
+  // serializeAsync runs took.
+  const idleMs = Math.max(50, bySize[size]['serializeAsync (this addon)'].median * runs(size))
+  const idle = await measure(() => new Promise((r) => setTimeout(r, idleMs / runs(size))), runs(size))
+  rows.push(`| ${fmtSize(size)} | (idle event loop, same monitor: noise floor) | — | — | ${idle.worst.toFixed(1)} | ${idle.p99.toFixed(1)} |`)
+  console.log(rows.at(-1))
 }
 
 // Truncation to a prompt budget: cost what it keeps.
