@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Cmd, RedisResult, Value};
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 use crate::cache::l2::config::L2Config;
 use crate::error::{Error, Result};
@@ -37,8 +37,33 @@ pub enum Handle {
 
 impl Handle {
     pub async fn query(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        cmd.query_async(self).await
+    }
+}
+
+/// So that scripts (`redis::Script`, EVALSHA with a NOSCRIPT fallback) and pipelines run on
+/// whichever connection the tier has.
+impl redis::aio::ConnectionLike for Handle {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Handle::Single(c) => cmd.query_async(c).await,
+            Handle::Single(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Handle::Single(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Handle::Single(c) => c.get_db(),
         }
     }
 }
@@ -214,6 +239,11 @@ impl Connection {
     /// Drops the connection; calls in flight keep their clones until they finish.
     pub fn close(&self) {
         *lock(&self.shared.state) = State::Closed;
+    }
+
+    /// Whether this is a Redis Cluster (sharded pub/sub; no publishing from scripts).
+    pub fn is_cluster(&self) -> bool {
+        false
     }
 
     pub fn is_connected(&self) -> bool {
