@@ -37,6 +37,15 @@ export declare class CacheMetrics {
  * first call and reopens by itself.
  */
 export declare class RedisTier {
+  /**
+   * Starts this tier's invalidation-bus subscriber (its own connection, reconnecting by
+   * itself): `onEvents` receives other instances' changes in batches, in order, and a
+   * `'resync'` event after every re-subscription. It must not throw. Never keeps the
+   * process alive; ends with `close()`. Once per tier.
+   */
+  subscribe(onEvents: (events: RedisBusEvent[]) => void): void
+  /** Whether the bus subscriber is subscribed right now. */
+  get busConnected(): boolean
   /** This instance's id on the invalidation bus (its own messages are ignored). */
   get instanceId(): string
   /**
@@ -147,6 +156,18 @@ export interface MetricLabel {
 export interface MetricSample {
   labels?: Array<MetricLabel>
   value: number
+}
+
+/** One event of the invalidation bus ({@link RedisTier.subscribe}). */
+export interface RedisBusEvent {
+  /**
+   * `'changed'`: another instance changed `key`, whose version is now `version`;
+   * `'resync'`: the subscriber re-subscribed after losing its connection and may have
+   * missed messages: drop everything held.
+   */
+  kind: 'changed' | 'resync'
+  key?: string
+  version?: number
 }
 
 /** How {@link RedisTier.fill} went. */

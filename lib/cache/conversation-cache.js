@@ -21,6 +21,7 @@ const { Latency } = require('./latency.js')
 const { serializeAsync } = require('../../index.js')
 const { newCounters, toStats, toFamilies } = require('./stats.js')
 const { kL2Tier, createL2 } = require('./l2-seam.js')
+const { Floors, subscribe } = require('./bus.js')
 
 /** What L1 holds for "the loader found nothing" (negative caching); answered as null. */
 const NONE = Object.freeze({})
@@ -46,6 +47,13 @@ class ConversationCache {
   #c = newCounters()
   /** Bumped by every write; a read from L2 warms L1 only if no write happened meanwhile. */
   #writeSeq = 0
+  /** Highest versions other instances announced recently (bus.js). */
+  #floors = new Floors()
+  /** @type {import('./bus.js').BusHandlers} */
+  #busHandlers = {
+    changed: (key, version) => this.#remoteChange(key, version),
+    resync: () => this.#resync(),
+  }
   /** @type {Set<Promise<void>>} L2 writes under way (close() waits for them) */
   #l2Writes = new Set()
   /** @type {ReturnType<typeof setInterval> | null} */
@@ -59,6 +67,9 @@ class ConversationCache {
     this.#o = normalizeOptions(options)
     this.#l1 = new L1(this.#o)
     this.#l2 = /** @type {any} */ (options?.[kL2Tier]) ?? createL2(this.#o)
+    // Other instances' changes (the subscription holds the cache only weakly).
+    const self = new WeakRef(this)
+    subscribe(this.#l2, () => self.deref()?.#busHandlers)
     this.#limiter = this.#o.rateLimit ? new TokenBucket(this.#o.rateLimit) : null
     const mp = this.#o.memoryPressure
     this.#pressure = mp ? new MemoryPressure(mp) : null
@@ -303,6 +314,7 @@ class ConversationCache {
     this.#flights.abortAll(err)
     this.#limiter?.close(err)
     this.#l1.clear()
+    this.#floors.clear()
     this.#latency.flush()
     await Promise.allSettled([...this.#l2Writes])
     if (this.#l2 !== null) await this.#l2.close()
@@ -450,7 +462,32 @@ class ConversationCache {
    * @param {string} key @param {{ value: {}, size: number }} hit @param {number | null} version
    */
   #holdRead(key, hit, version) {
-    this.#hold(key, hit.value, hit.size, { version })
+    // Not if another instance announced a newer version while the read was under way.
+    if (this.#floors.admits(key, version)) this.#hold(key, hit.value, hit.size, { version })
+  }
+
+  /**
+   * Another instance changed `key` to `version`: drop our copy unless it is at least as new
+   * (a late message never evicts a newer value); loads under way for it are not cached.
+   * @param {string} key @param {number} version
+   */
+  #remoteChange(key, version) {
+    if (this.#closed) return
+    this.#c.busMessages++
+    this.#floors.raise(key, version)
+    const held = this.#l1.versionOf(key)
+    if (held.held && held.version !== undefined && held.version >= version) return
+    this.#flights.forget(key)
+    if (held.held && this.#l1.delete(key)) this.#c.busInvalidations++
+  }
+
+  /** The bus re-subscribed after a lost connection: whatever L1 holds may be stale. */
+  #resync() {
+    if (this.#closed) return
+    this.#c.busResyncs++
+    this.#writeSeq++ // L2 reads under way do not warm L1
+    this.#flights.forgetAll()
+    this.#l1.clear()
   }
 
   /** Drops `key` from L1 as a write would (loads under way for it are not cached). */
@@ -579,8 +616,9 @@ class ConversationCache {
     if (l2 === null) return Promise.resolve()
     return this.#trackL2(
       l2.write(key, json, this.#ttlSeconds(ttlMs), tags ?? null).then((version) => {
-        if (version === null) this.#failedL2Write()
-        else this.#l1.setVersion(key, value, version)
+        if (version === null) return this.#failedL2Write()
+        this.#floors.raise(key, version)
+        this.#l1.setVersion(key, value, version)
       }),
       'write',
     )
@@ -654,6 +692,7 @@ class ConversationCache {
       size: { entries: this.#l1.entries, bytes: this.#l1.bytes, maxEntries: this.#o.maxEntries, maxBytes: this.#o.maxBytes },
       rateLimited: this.#limiter?.refused ?? 0,
       l2: this.#l2?.stats?.() ?? null,
+      busConnected: this.#l2?.busConnected === true,
       latency: this.#latency.summaries(),
     }
   }

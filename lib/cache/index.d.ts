@@ -170,6 +170,16 @@ export interface CacheStats {
   rateLimited: number
   /** Keys dropped by invalidate / invalidateTag. */
   invalidations: number
+  /** Other instances' changes received over the invalidation bus (Redis pub/sub). */
+  busMessages: number
+  /** L1 entries dropped because another instance changed them (a message older than the
+   * copy held drops nothing). */
+  busInvalidations: number
+  /** Times L1 was emptied because the bus subscriber re-subscribed after losing its
+   * connection (messages may have been missed meanwhile). */
+  busResyncs: number
+  /** Whether the bus subscriber is subscribed now (false without Redis). */
+  busConnected: boolean
   /** Entries L1 holds now. */
   entries: number
   /** Sum of the serialized JSON lengths of the entries L1 holds now. */

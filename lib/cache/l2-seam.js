@@ -24,6 +24,9 @@
  * @property {() => Promise<{ state: 'up' | 'down', latencyMs?: number, circuit: string, lastError?: string }>} health
  * @property {() => Promise<void>} close
  * @property {() => L2TierStats} [stats] a tier that counts its own Redis failures (the native one)
+ * @property {(onEvents: (events: import('./bus.js').BusEvent[]) => void) => void} [subscribe]
+ *   starts the invalidation-bus subscriber (other instances' changes; 'resync' after a lost connection)
+ * @property {boolean} [busConnected] whether that subscriber is subscribed now
  */
 
 /**

@@ -109,7 +109,8 @@ fn ensure_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-fn backoff(failures: u32) -> Duration {
+/// The wait after `failures` failed attempts: 50 ms doubling to 500 ms.
+pub(super) fn backoff(failures: u32) -> Duration {
     let exp = failures.saturating_sub(1).min(8);
     (BACKOFF_MIN * 2u32.pow(exp)).min(BACKOFF_MAX)
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::{Cmd, RedisResult, Value};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::cache::breaker::{Admit, Breaker, CircuitState, Clock, SystemClock, Transition};
 use crate::cache::l2::config::L2Config;
@@ -61,13 +61,17 @@ pub struct RedisL2 {
     pub(super) keys: Keys,
     /// This instance's id on the invalidation bus (its own messages are ignored).
     pub(super) origin: String,
+    /// `true` ends the bus subscriber.
+    pub(super) bus_stop: watch::Sender<bool>,
+    pub(super) bus_started: AtomicBool,
+    pub(super) bus_connected: AtomicBool,
 }
 
 /// Counts a call in flight until dropped (so `close` can wait for them).
-struct InFlight<'a>(&'a RedisL2);
+pub(super) struct InFlight<'a>(&'a RedisL2);
 
 impl<'a> InFlight<'a> {
-    fn new(t: &'a RedisL2) -> Self {
+    pub(super) fn new(t: &'a RedisL2) -> Self {
         t.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(t)
     }
@@ -95,6 +99,9 @@ impl RedisL2 {
             secrets: secrets_of(&cfg.url),
             keys: Keys::new(cfg.key_prefix.clone()),
             origin: format!("{:016x}", fastrand::u64(..)),
+            bus_stop: watch::Sender::new(false),
+            bus_started: AtomicBool::new(false),
+            bus_connected: AtomicBool::new(false),
             cfg,
             conn,
             clock,
@@ -293,6 +300,7 @@ impl RedisL2 {
     /// for calls in flight to finish, so that nothing is left running. Idempotent.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.stop_bus();
         self.conn.close();
         let deadline = self.cfg.timeout + Duration::from_millis(100);
         let _ = tokio::time::timeout(deadline, async {

@@ -1,0 +1,173 @@
+//! The invalidation bus against a real redis-server: delivery with versions, own messages
+//! ignored, foreign ones tolerated, re-subscription after a restart announced as a resync,
+//! and close() ending the subscriber.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_core_native::cache::l2::{BusEvent, Kind, L2Config, RedisL2, Tags};
+use support::RedisServer;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+fn tier(url: String) -> Arc<RedisL2> {
+    Arc::new(RedisL2::new(L2Config::new(url).unwrap()).unwrap())
+}
+
+/// Starts `t`'s subscriber; its events arrive on the receiver.
+fn subscribe(t: &Arc<RedisL2>) -> UnboundedReceiver<BusEvent> {
+    let (tx, rx) = unbounded_channel();
+    let fut = t
+        .bus_subscriber(Box::new(move |events| {
+            events.into_iter().all(|e| tx.send(e).is_ok())
+        }))
+        .unwrap();
+    tokio::spawn(fut);
+    rx
+}
+
+async fn until_connected(t: &RedisL2) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !t.bus_connected() {
+        assert!(tokio::time::Instant::now() < deadline, "never subscribed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn next(rx: &mut UnboundedReceiver<BusEvent>) -> BusEvent {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("no bus event within 5 s")
+        .expect("subscriber ended")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_arrive_with_their_versions_and_own_messages_are_ignored() {
+    let server = RedisServer::start();
+    let a = tier(server.url());
+    let b = tier(server.url());
+    let mut rx = subscribe(&b);
+    until_connected(&b).await;
+
+    let v = a.write("k", b"1", None, Tags::Keep).await.unwrap().unwrap();
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: "k".into(),
+            version: v
+        }
+    );
+    let inv = a.invalidate("k", None).await.unwrap().unwrap();
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: "k".into(),
+            version: inv.version
+        }
+    );
+    assert!(a.publish("x", 7, Kind::Write).await);
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: "x".into(),
+            version: 7
+        }
+    );
+    // b's own writes, and foreign text on the channel, never reach its sink.
+    b.write("own", b"1", None, Tags::Keep)
+        .await
+        .unwrap()
+        .unwrap();
+    server.raw_str(&["PUBLISH", "agent-core:conv:bus", "not json"]);
+    server.raw_str(&["PUBLISH", "agent-core:conv:bus", r#"{"k":"q","t":"w"}"#]);
+    let v2 = a
+        .write("last", b"1", None, Tags::Keep)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: "last".into(),
+            version: v2
+        }
+    );
+    let s = b.stats();
+    assert_eq!((s.bus_received, s.bus_own, s.bus_resyncs), (4, 1, 0));
+    assert_eq!(a.stats().published, 4);
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_is_followed_by_a_resync_before_any_later_message() {
+    let mut server = RedisServer::start();
+    let a = tier(server.url());
+    let b = tier(server.url());
+    let mut rx = subscribe(&b);
+    until_connected(&b).await;
+    server.restart();
+    assert_eq!(next(&mut rx).await, BusEvent::Resync);
+    assert_eq!(b.stats().bus_resyncs, 1);
+    until_connected(&b).await;
+    let v = loop {
+        // a's own connection reconnects on its first calls after the restart.
+        if let Some(v) = a.write("k", b"1", None, Tags::Keep).await.unwrap() {
+            break v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: "k".into(),
+            version: v
+        }
+    );
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_at_start_then_subscribed_with_a_resync() {
+    let mut server = RedisServer::not_started();
+    let b = tier(server.url());
+    let mut rx = subscribe(&b);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!b.bus_connected());
+    server.spawn();
+    assert_eq!(next(&mut rx).await, BusEvent::Resync);
+    until_connected(&b).await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_ends_the_subscriber_and_its_connection() {
+    let server = RedisServer::start();
+    let b = tier(server.url());
+    let mut rx = subscribe(&b);
+    until_connected(&b).await;
+    assert_eq!(server.clients(), 1);
+    assert!(
+        b.bus_subscriber(Box::new(|_| true)).is_err(),
+        "one subscriber per tier"
+    );
+    b.close().await;
+    assert!(!b.bus_connected());
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), rx.recv())
+            .await
+            .expect("subscriber still running after close")
+            .is_none(),
+        "the subscriber dropped its sink"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while server.clients() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "connection still open"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
