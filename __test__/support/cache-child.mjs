@@ -7,7 +7,8 @@
 // ops: open {redisUrl, dbDir?, options?} (dbDir: the "database", one JSON file per thread,
 // read by the loader and written by update's save), get, getOrLoad, peek, set {value, tags?},
 // update {value} (writes the value, saving it to dbDir first), invalidate, invalidateTag {tag},
-// stats, watch {key, oldRev, timeoutMs, spin?} (polls get(key) until it no longer answers
+// stats, until {key, rev, timeoutMs} (polls get(key) until it answers {rev}),
+// watch {key, oldRev, timeoutMs, spin?} (polls get(key) until it no longer answers
 // {rev: oldRev}; times in ms of the system-wide monotonic clock), waitBus {resyncs, timeoutMs}
 // (until the bus is subscribed with at least that many resyncs), now, close.
 // stdin closing ends the process (after close()), as does the parent's death.
@@ -65,6 +66,17 @@ async function watch({ key, oldRev, timeoutMs, spin }) {
   }
 }
 
+/** @param {{ key: string, rev: number, timeoutMs: number }} m polls get(key) until it answers {rev} */
+async function until({ key, rev, timeoutMs }) {
+  const deadline = now() + timeoutMs
+  for (;;) {
+    const v = /** @type {any} */ (await c().get(key))
+    if (v?.rev === rev) return v
+    if (now() > deadline) throw new Error(`${key} still ${JSON.stringify(v)} after ${timeoutMs} ms, expected rev ${rev}`)
+    await sleep(1)
+  }
+}
+
 /** @param {{ resyncs: number, timeoutMs: number }} m */
 async function waitBus({ resyncs, timeoutMs }) {
   const deadline = now() + timeoutMs
@@ -112,6 +124,8 @@ async function handle(m) {
       return c().getStats()
     case 'watch':
       return await watch(m)
+    case 'until':
+      return await until(m)
     case 'waitBus':
       return await waitBus(m)
     case 'now':
