@@ -197,6 +197,8 @@ export interface RedisTierOptions {
   /**
    * `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS (server
    * certificates are checked against the system's roots; `SSL_CERT_FILE` is honoured).
+   * Several hosts, `redis://[user[:password]@]h1:p1,h2:p2,...`, are the seed nodes of a
+   * Redis Cluster (credentials and scheme apply to all of them).
    * The ConversationCache passes its `redisUrl` option, else `process.env.REDIS_URL`.
    * Never shown with its password (see {@link RedisTier.url}).
    */
@@ -253,6 +255,13 @@ export interface RedisTierOptions {
    * @default 4096
    */
   compressThresholdBytes?: number
+  /**
+   * Redis Cluster: the async cluster client, sharded pub/sub (`SSUBSCRIBE` / `SPUBLISH`)
+   * for the invalidation bus. Implied when `url` lists several hosts; `true` makes a
+   * single-host `url` a cluster seed.
+   * @default false
+   */
+  cluster?: boolean
 }
 
 /** A thread's value and version as Redis holds them ({@link RedisTier.read}). */

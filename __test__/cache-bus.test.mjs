@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { ConversationCache, RedisTier } from '@povc/agent-core-native'
 import { startRedis } from './support/redis-server.mjs'
+import { startCluster } from './support/redis-cluster.mjs'
 import { sleep } from './cache-helpers.mjs'
 
 /** @param {() => boolean} cond @param {number} [ms] */
@@ -139,12 +140,23 @@ function runChild(script, ms) {
   })
 }
 
-test('a process with a cache and a live bus subscription exits on its own after close()', async () => {
-  const server = await startRedis()
+for (const [label, start] of /** @type {const} */ ([
+  ['single server', startRedis],
+  ['cluster of 3 masters', startCluster],
+])) {
+  test(`[${label}] a process with a cache and a live bus subscription exits on its own after close()`, async () => {
+    const server = await start()
+    await exitsOnItsOwn(server.url)
+    await server.stop()
+  })
+}
+
+/** @param {string} url */
+async function exitsOnItsOwn(url) {
   const entry = JSON.stringify(fileURLToPath(new URL('../lib/index.mjs', import.meta.url)))
   const body = (/** @type {boolean} */ close) => `
     import { ConversationCache } from ${entry}
-    const cache = new ConversationCache({ redisUrl: ${JSON.stringify(server.url)} })
+    const cache = new ConversationCache({ redisUrl: ${JSON.stringify(url)} })
     await cache.set('k', { v: 1 })
     const t0 = Date.now()
     while (!cache.getStats().busConnected) {
@@ -152,11 +164,7 @@ test('a process with a cache and a live bus subscription exits on its own after 
       await new Promise((r) => setTimeout(r, 5))
     }
     ${close ? 'await cache.close()' : ''}`
-  try {
-    assert.equal(await runChild(body(true), 10_000), 0, 'exits after close()')
-    // The subscription never keeps Node alive, even if close() is forgotten.
-    assert.equal(await runChild(body(false), 10_000), 0, 'exits without close() too')
-  } finally {
-    await server.stop()
-  }
-})
+  assert.equal(await runChild(body(true), 10_000), 0, 'exits after close()')
+  // The subscription never keeps Node alive, even if close() is forgotten.
+  assert.equal(await runChild(body(false), 10_000), 0, 'exits without close() too')
+}

@@ -1,6 +1,6 @@
-//! The invalidation bus against a real redis-server: delivery with versions, own messages
-//! ignored, foreign ones tolerated, re-subscription after a restart announced as a resync,
-//! and close() ending the subscriber.
+//! The invalidation bus against a real redis-server and a real Redis Cluster of 3 masters
+//! (sharded pub/sub): delivery with versions, own messages ignored, foreign ones tolerated,
+//! re-subscription after a restart announced as a resync, and close() ending the subscriber.
 
 mod support;
 
@@ -8,8 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_core_native::cache::l2::{BusEvent, Kind, L2Config, RedisL2, Tags};
+use support::cluster::{on_both, Backend};
 use support::RedisServer;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+const CHANNEL: &str = "agent-core:conv:bus";
+
+on_both!(
+    changes_arrive_with_their_versions_and_own_messages_are_ignored,
+    a_restart_is_followed_by_a_resync_before_any_later_message,
+    close_ends_the_subscriber_and_its_connection,
+);
 
 fn tier(url: String) -> Arc<RedisL2> {
     Arc::new(RedisL2::new(L2Config::new(url).unwrap()).unwrap())
@@ -42,9 +51,7 @@ async fn next(rx: &mut UnboundedReceiver<BusEvent>) -> BusEvent {
         .expect("subscriber ended")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changes_arrive_with_their_versions_and_own_messages_are_ignored() {
-    let server = RedisServer::start();
+async fn changes_arrive_with_their_versions_and_own_messages_are_ignored(server: Backend) {
     let a = tier(server.url());
     let b = tier(server.url());
     let mut rx = subscribe(&b);
@@ -79,8 +86,13 @@ async fn changes_arrive_with_their_versions_and_own_messages_are_ignored() {
         .await
         .unwrap()
         .unwrap();
-    server.raw_str(&["PUBLISH", "agent-core:conv:bus", "not json"]);
-    server.raw_str(&["PUBLISH", "agent-core:conv:bus", r#"{"k":"q","t":"w"}"#]);
+    let publish = if server.is_cluster() {
+        "SPUBLISH"
+    } else {
+        "PUBLISH"
+    };
+    server.raw_on(CHANNEL, &[publish, CHANNEL, "not json"]);
+    server.raw_on(CHANNEL, &[publish, CHANNEL, r#"{"k":"q","t":"w"}"#]);
     let v2 = a
         .write("last", b"1", None, Tags::Keep)
         .await
@@ -100,14 +112,12 @@ async fn changes_arrive_with_their_versions_and_own_messages_are_ignored() {
     b.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_is_followed_by_a_resync_before_any_later_message() {
-    let mut server = RedisServer::start();
+async fn a_restart_is_followed_by_a_resync_before_any_later_message(mut server: Backend) {
     let a = tier(server.url());
     let b = tier(server.url());
     let mut rx = subscribe(&b);
     until_connected(&b).await;
-    server.restart();
+    server.restart_node_of(CHANNEL);
     assert_eq!(next(&mut rx).await, BusEvent::Resync);
     assert_eq!(b.stats().bus_resyncs, 1);
     until_connected(&b).await;
@@ -142,13 +152,12 @@ async fn down_at_start_then_subscribed_with_a_resync() {
     b.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn close_ends_the_subscriber_and_its_connection() {
-    let server = RedisServer::start();
+async fn close_ends_the_subscriber_and_its_connection(server: Backend) {
     let b = tier(server.url());
     let mut rx = subscribe(&b);
     until_connected(&b).await;
-    assert_eq!(server.clients(), 1);
+    let node = server.node_of(CHANNEL);
+    assert_eq!(node.clients(), 1);
     assert!(
         b.bus_subscriber(Box::new(|_| true)).is_err(),
         "one subscriber per tier"
@@ -163,7 +172,7 @@ async fn close_ends_the_subscriber_and_its_connection() {
         "the subscriber dropped its sink"
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while server.clients() > 0 {
+    while node.clients() > 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "connection still open"

@@ -45,7 +45,7 @@ const kL2Tier = Symbol('agent-core-native.l2Tier')
 /**
  * The L2 tier for normalized cache options: the native RedisTier when a URL is set. Opens no
  * connection (it opens on first use); an unreachable Redis never makes this throw.
- * @param {{ redisUrl: string | null, keyPrefix: string, redisTtlSeconds: number, l2TimeoutMs: number }} o
+ * @param {{ redisUrl: string | null, redisCluster: boolean, keyPrefix: string, redisTtlSeconds: number, l2TimeoutMs: number }} o
  * @returns {L2Tier | null}
  */
 function createL2(o) {
@@ -53,6 +53,7 @@ function createL2(o) {
   const { RedisTier } = require('../../index.js')
   return new RedisTier({
     url: o.redisUrl,
+    cluster: o.redisCluster,
     keyPrefix: o.keyPrefix,
     ttlSeconds: o.redisTtlSeconds,
     timeoutMs: o.l2TimeoutMs,

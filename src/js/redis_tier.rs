@@ -25,6 +25,8 @@ use crate::serialize::Text;
 pub struct RedisTierOptions {
     /// `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS (server
     /// certificates are checked against the system's roots; `SSL_CERT_FILE` is honoured).
+    /// Several hosts, `redis://[user[:password]@]h1:p1,h2:p2,...`, are the seed nodes of a
+    /// Redis Cluster (credentials and scheme apply to all of them).
     /// The ConversationCache passes its `redisUrl` option, else `process.env.REDIS_URL`.
     /// Never shown with its password (see {@link RedisTier.url}).
     pub url: String,
@@ -63,6 +65,11 @@ pub struct RedisTierOptions {
     /// Smallest value compressed when `compression` is `'lz4'`, in bytes.
     /// @default 4096
     pub compress_threshold_bytes: Option<f64>,
+    /// Redis Cluster: the async cluster client, sharded pub/sub (`SSUBSCRIBE` / `SPUBLISH`)
+    /// for the invalidation bus. Implied when `url` lists several hosts; `true` makes a
+    /// single-host `url` a cluster seed.
+    /// @default false
+    pub cluster: Option<bool>,
 }
 
 /// What {@link RedisTier.health} reports.
@@ -200,6 +207,10 @@ fn opt_number(env: &Env, obj: &Object, name: &str) -> Result<Option<f64>> {
     opt_typed(env, obj, name, ValueType::Number, "a number")
 }
 
+fn opt_bool(env: &Env, obj: &Object, name: &str) -> Result<Option<bool>> {
+    opt_typed(env, obj, name, ValueType::Boolean, "a boolean")
+}
+
 pub(super) fn type_name(v: &Unknown) -> &'static str {
     match v.get_type() {
         Ok(ValueType::String) => "a string",
@@ -321,6 +332,7 @@ impl RedisTier {
             breaker_cooldown_ms: opt_number(&env, &obj, "breakerCooldownMs")?,
             compression: opt_string(&env, &obj, "compression")?,
             compress_threshold_bytes: opt_number(&env, &obj, "compressThresholdBytes")?,
+            cluster: opt_bool(&env, &obj, "cluster")?,
         };
         let cfg = core(&env, L2Config::from_raw(raw))?;
         let inner = core(&env, RedisL2::new(cfg))?;

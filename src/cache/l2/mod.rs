@@ -14,6 +14,7 @@ pub mod keys;
 pub mod message;
 mod reads;
 pub mod scripts;
+pub mod seeds;
 pub mod stats;
 mod subscriber;
 mod tags;

@@ -1,6 +1,12 @@
 //! The bus subscriber of one instance: a connection of its own, subscribed to `<prefix>bus`,
 //! that hands other instances' messages to a sink in batches.
 //!
+//! - Single server: a RESP2 pub/sub connection, `SUBSCRIBE`.
+//! - Redis Cluster: sharded pub/sub. The channel's slot lives on one node; the subscriber
+//!   asks a seed node with `SSUBSCRIBE` on a RESP3 connection and follows the `MOVED`
+//!   answer to the owner. If the slot moves or the node goes away, the server ends the
+//!   subscription (`sunsubscribe`) or the connection drops: the subscriber starts over.
+//!
 //! - It reconnects by itself (50 ms doubling to 500 ms between failed attempts) and PINGs its
 //!   connection every second, so a silently dead one (frozen server, lost peer) is replaced.
 //! - After every re-subscription (and after a first subscription that only came after failed
@@ -16,7 +22,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
-use redis::Msg;
+use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
+use redis::{
+    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, ErrorKind, Msg, ProtocolVersion,
+    PushInfo, PushKind, RedisError, RedisResult, Value,
+};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::sync::watch;
 
 use crate::cache::l2::conn::backoff;
@@ -41,6 +52,61 @@ pub type Sink = Box<dyn Fn(Vec<BusEvent>) -> bool + Send + Sync>;
 const PING_EVERY: Duration = Duration::from_secs(1);
 /// Most events handed over in one batch.
 const MAX_BATCH: usize = 512;
+
+/// A live subscription.
+enum Sub {
+    /// Single server: RESP2 pub/sub connection.
+    Plain {
+        ctl: PubSubSink,
+        stream: PubSubStream,
+    },
+    /// Cluster: RESP3 connection to the node that owns the channel's slot.
+    Shard {
+        con: MultiplexedConnection,
+        pushes: UnboundedReceiver<PushInfo>,
+    },
+}
+
+impl Sub {
+    /// The next message; `None` once the subscription is lost.
+    async fn next(&mut self) -> Option<Msg> {
+        match self {
+            Sub::Plain { stream, .. } => stream.next().await,
+            Sub::Shard { pushes, .. } => loop {
+                let push = pushes.recv().await?;
+                match push.kind {
+                    PushKind::SMessage | PushKind::Message => {
+                        if let Some(m) = Msg::from_push_info(push) {
+                            return Some(m);
+                        }
+                    }
+                    // The connection dropped, or the server ended the subscription (the
+                    // slot moved to another node).
+                    PushKind::Disconnection | PushKind::SUnsubscribe => return None,
+                    _ => {}
+                }
+            },
+        }
+    }
+
+    /// Whether the connection answers a PING within `limit`.
+    async fn ping(&mut self, limit: Duration) -> bool {
+        let pong = async {
+            match self {
+                Sub::Plain { ctl, .. } => ctl.ping::<Value>().await,
+                Sub::Shard { con, .. } => redis::cmd("PING").query_async::<Value>(con).await,
+            }
+        };
+        matches!(tokio::time::timeout(limit, pong).await, Ok(Ok(_)))
+    }
+}
+
+/// What woke the pump up.
+enum Step {
+    Stop,
+    Message(Option<Msg>),
+    Ping,
+}
 
 /// How a subscription ended.
 enum Ended {
@@ -119,46 +185,102 @@ impl RedisL2 {
         }
     }
 
-    async fn open_pubsub(&self) -> redis::RedisResult<redis::aio::PubSub> {
-        let mut pubsub = self.conn.client().get_async_pubsub().await?;
+    async fn open_pubsub(&self) -> RedisResult<Sub> {
+        if self.conn.is_cluster() {
+            return self.open_shard().await;
+        }
+        let Some(client) = self.conn.seeds().first() else {
+            return Err(no_seed());
+        };
+        let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(self.keys.bus_channel()).await?;
-        Ok(pubsub)
+        let (ctl, stream) = pubsub.split();
+        Ok(Sub::Plain { ctl, stream })
+    }
+
+    /// `SSUBSCRIBE` on the node that owns the bus channel: asks each seed in turn and
+    /// follows its `MOVED` answer (at most a few hops).
+    async fn open_shard(&self) -> RedisResult<Sub> {
+        let mut last = no_seed();
+        for seed in self.conn.seeds() {
+            let mut info = seed.get_connection_info().clone();
+            for _hop in 0..3 {
+                match self.try_shard(info.clone()).await {
+                    Ok(sub) => return Ok(sub),
+                    Err(e) => match e
+                        .redirect_node()
+                        .and_then(|(addr, _)| moved_to(&info, addr))
+                    {
+                        Some(next) => info = next,
+                        None => {
+                            last = e;
+                            break;
+                        }
+                    },
+                }
+            }
+        }
+        Err(last)
+    }
+
+    async fn try_shard(&self, info: ConnectionInfo) -> RedisResult<Sub> {
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(settings))?;
+        let (tx, pushes) = unbounded_channel();
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.cfg.connect_timeout))
+            .set_response_timeout(Some(self.cfg.connect_timeout))
+            .set_push_sender(tx);
+        let mut con = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        // One channel: one confirmation, which the connection takes as the reply.
+        redis::cmd("SSUBSCRIBE")
+            .arg(self.keys.bus_channel())
+            .exec_async(&mut con)
+            .await?;
+        Ok(Sub::Shard { con, pushes })
     }
 
     /// Hands messages over until the connection is lost or stop is asked.
-    async fn pump(
-        &self,
-        pubsub: redis::aio::PubSub,
-        stop: &mut watch::Receiver<bool>,
-        sink: &Sink,
-    ) -> Ended {
-        let (mut ctl, mut stream) = pubsub.split();
+    async fn pump(&self, mut sub: Sub, stop: &mut watch::Receiver<bool>, sink: &Sink) -> Ended {
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
         loop {
-            tokio::select! {
-                _ = stop.changed() => return Ended::Stop,
-                msg = stream.next() => {
-                    let Some(msg) = msg else { return Ended::Lost };
+            let step = tokio::select! {
+                _ = stop.changed() => Step::Stop,
+                m = sub.next() => Step::Message(m),
+                _ = ping.tick() => Step::Ping,
+            };
+            match step {
+                Step::Stop => return Ended::Stop,
+                Step::Message(None) => return Ended::Lost,
+                Step::Message(Some(msg)) => {
                     let mut batch = Vec::new();
                     self.take(&msg, &mut batch);
+                    let mut lost = false;
                     while batch.len() < MAX_BATCH {
-                        match stream.next().now_or_never() {
+                        match sub.next().now_or_never() {
                             Some(Some(m)) => self.take(&m, &mut batch),
-                            Some(None) => break,
+                            Some(None) => {
+                                lost = true;
+                                break;
+                            }
                             None => break,
                         }
                     }
                     if !batch.is_empty() && !sink(batch) {
                         return Ended::Stop;
                     }
+                    if lost {
+                        return Ended::Lost;
+                    }
                 }
-                _ = ping.tick() => {
-                    let pong = tokio::time::timeout(
-                        self.cfg.connect_timeout,
-                        ctl.ping::<redis::Value>(),
-                    );
-                    if !matches!(pong.await, Ok(Ok(_))) {
+                Step::Ping => {
+                    if !sub.ping(self.cfg.connect_timeout).await {
                         return Ended::Lost;
                     }
                 }
@@ -181,4 +303,32 @@ impl RedisL2 {
             version: m.version,
         });
     }
+}
+
+fn no_seed() -> RedisError {
+    RedisError::from((ErrorKind::Io, "no Redis node to subscribe on"))
+}
+
+/// `info` pointed at `addr` (`host:port`, as in a MOVED answer), keeping TLS settings.
+fn moved_to(info: &ConnectionInfo, addr: &str) -> Option<ConnectionInfo> {
+    let (host, port) = addr.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let to = match info.addr() {
+        ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+        },
+        _ => ConnectionAddr::Tcp(host, port),
+    };
+    Some(info.clone().set_addr(to))
 }

@@ -96,7 +96,7 @@ impl RedisL2 {
         let conn = Connection::new(&cfg)?;
         Ok(RedisL2 {
             breaker: Mutex::new(Breaker::new(cfg.breaker)),
-            secrets: secrets_of(&cfg.url),
+            secrets: secrets_for(&cfg),
             keys: Keys::new(cfg.key_prefix.clone()),
             origin: format!("{:016x}", fastrand::u64(..)),
             bus_stop: watch::Sender::new(false),
@@ -314,6 +314,18 @@ impl RedisL2 {
         })
         .await;
     }
+}
+
+/// The secrets of the URL and of each of its hosts' URLs (a URL listing several hosts does
+/// not parse as one URL), longest first.
+fn secrets_for(cfg: &L2Config) -> Vec<String> {
+    let mut out = secrets_of(&cfg.url);
+    for seed in &cfg.seeds {
+        out.extend(secrets_of(seed));
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
