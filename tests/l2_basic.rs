@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use agent_core_native::cache::l2::{Compression, L2Config, RawL2Options, RedisL2};
 use agent_core_native::error::Code;
 use support::cluster::{on_both, Backend};
@@ -43,19 +41,13 @@ async fn set_get_mget_del_round_trip_under_the_prefix_with_ttl(server: Backend) 
         .node_of("agent-core:conv:{t1}")
         .raw(&[b"GET", b"agent-core:conv:{t1}"]);
     assert!(raw.windows(4).any(|w| w == [0xAC, 0x43, 1, 0]), "{raw:?}");
-    let ttl: i64 = server
-        .raw_on("agent-core:conv:{t1}", &["TTL", "agent-core:conv:{t1}"])
-        .trim_start_matches(':')
-        .trim()
-        .parse()
-        .unwrap();
+    let ttl = server
+        .node_of("agent-core:conv:{t1}")
+        .raw_int(&["TTL", "agent-core:conv:{t1}"]);
     assert!((3590..=3600).contains(&ttl), "ttl {ttl}");
-    let ttl2: i64 = server
-        .raw_on("agent-core:conv:{t2}", &["TTL", "agent-core:conv:{t2}"])
-        .trim_start_matches(':')
-        .trim()
-        .parse()
-        .unwrap();
+    let ttl2 = server
+        .node_of("agent-core:conv:{t2}")
+        .raw_int(&["TTL", "agent-core:conv:{t2}"]);
     assert!((110..=120).contains(&ttl2), "ttl {ttl2}");
 
     let got = t.mget(&["t2", "absent", "t1"]).await.unwrap();
@@ -246,14 +238,7 @@ async fn close_releases_the_connection() {
     assert!(t.set("a", b"1", None).await.unwrap());
     assert_eq!(server.clients(), 1);
     t.close().await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while server.clients() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "connection still open after close"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    server.until_no_clients().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

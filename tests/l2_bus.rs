@@ -171,12 +171,5 @@ async fn close_ends_the_subscriber_and_its_connection(server: Backend) {
             .is_none(),
         "the subscriber dropped its sink"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while node.clients() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "connection still open"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    node.until_no_clients().await;
 }

@@ -131,12 +131,9 @@ async fn tags_cascade_and_follow_the_threads_current_tags(server: Backend) {
         .unwrap()
         .unwrap();
     // Tag sets carry a TTL.
-    let ttl: i64 = server
-        .raw_on("{user:1}", &["TTL", "agent-core:conv:tag:{user:1}"])
-        .trim_start_matches(':')
-        .trim()
-        .parse()
-        .unwrap();
+    let ttl = server
+        .node_of("{user:1}")
+        .raw_int(&["TTL", "agent-core:conv:tag:{user:1}"]);
     assert!((3000..=3600).contains(&ttl), "{ttl}");
 
     let mut gone = t.invalidate_tag("user:1").await.unwrap().unwrap();

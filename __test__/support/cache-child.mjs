@@ -4,7 +4,9 @@
 //   request:  {"id": 1, "op": "get", "key": "k"}        one per line
 //   reply:    {"id": 1, "ok": true, "value": ...}      or {"id": 1, "ok": false, "error": "..."}
 //
-// ops: open {redisUrl, dbDir?, options?} (dbDir: the "database", one JSON file per thread,
+// ops: open {redisUrl, dbDir?, options?, lib?} (lib 'bento': a BentoCache with memory L1,
+// Redis L2 and its Redis bus instead (benchmark/bento-peer.mjs), for benchmark/coherence.mjs:
+// get / set / watch / until only) (dbDir: the "database", one JSON file per thread,
 // read by the loader and written by update's save), get, getOrLoad, peek, set {value, tags?},
 // update {value} (writes the value, saving it to dbDir first), invalidate, invalidateTag {tag},
 // stats, until {key, rev, timeoutMs} (polls get(key) until it answers {rev}),
@@ -20,7 +22,7 @@ import { ConversationCache } from '@povc/agent-core-native'
 /** Milliseconds of the monotonic clock, comparable across the processes of one machine. */
 const now = () => Number(process.hrtime.bigint()) / 1e6
 
-/** @type {ConversationCache | null} */
+/** @type {any} */
 let cache = null
 /** @type {string | null} */
 let dbDir = null
@@ -92,6 +94,12 @@ async function waitBus({ resyncs, timeoutMs }) {
 async function handle(m) {
   switch (m.op) {
     case 'open':
+      if (m.lib === 'bento') {
+        // The benchmark's peer (benchmark/bento-peer.mjs; not type-checked with the tests).
+        const peer = new URL('../../benchmark/bento-peer.mjs', import.meta.url).href
+        cache = await (await import(peer)).bento(m.redisUrl)
+        return { pid: process.pid }
+      }
       dbDir = m.dbDir ?? null
       cache = new ConversationCache({
         redisUrl: m.redisUrl,
@@ -110,7 +118,7 @@ async function handle(m) {
       return { returnedAt: now() }
     }
     case 'update': {
-      await c().update(m.key, () => m.value, { save: dbDir ? (v) => saveToDb(m.key, v) : undefined })
+      await c().update(m.key, () => m.value, { save: dbDir ? (/** @type {unknown} */ v) => saveToDb(m.key, v) : undefined })
       return { returnedAt: now() }
     }
     case 'invalidate':

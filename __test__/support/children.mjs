@@ -19,7 +19,7 @@ const CALL_TIMEOUT_MS = 30_000
  */
 
 /**
- * @param {{ redisUrl: string, dbDir?: string, options?: Record<string, unknown> }} open
+ * @param {{ redisUrl: string, dbDir?: string, options?: Record<string, unknown>, lib?: 'bento' }} open
  * @returns {Promise<CacheProcess>}
  */
 export async function spawnCache(open) {

@@ -282,6 +282,25 @@ impl RedisServer {
             .unwrap_or(0)
     }
 
+    /// A raw command whose reply is an integer (`:n`).
+    pub fn raw_int(&self, args: &[&str]) -> i64 {
+        let reply = self.raw_str(args);
+        reply
+            .trim_start_matches(':')
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{args:?} answered {reply:?}, not an integer"))
+    }
+
+    /// Waits (up to 2 s, else panics) until no client is connected.
+    pub async fn until_no_clients(&self) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.clients() > 0 {
+            assert!(Instant::now() < deadline, "a connection is still open");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Number of client connections (this raw one excluded).
     pub fn clients(&self) -> u64 {
         let info = self.raw_str(&["INFO", "clients"]);
