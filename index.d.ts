@@ -307,6 +307,13 @@ export interface RedisTierStats {
   fillsSkipped: number
   /** Invalidation-bus messages published (writes and invalidations). */
   published: number
+  /**
+   * Announcements Redis did not take at the first attempt (cluster only: kept and
+   * published again every second until it does).
+   */
+  publishFailures: number
+  /** Announcements given up because 10,000 were already waiting. */
+  publishDropped: number
   /** Bus messages received from other instances. */
   busReceived: number
   /** This instance's own bus messages, ignored. */

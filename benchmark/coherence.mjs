@@ -51,8 +51,13 @@ async function measure(redisUrl, lib, n) {
       const watching = readers.map((p) => p.call('watch', { key, oldRev: 2 * r, timeoutMs: 5000, spin }))
       await sleep(5)
       const { returnedAt } = await writer.call('set', { key, value: { rev: 2 * r + 1 } })
-      for (const w of await Promise.all(watching)) {
-        if (w.timedOut) stuck++ // still the old value 5 s after the write
+      for (const [i, w] of (await Promise.all(watching)).entries()) {
+        if (w.timedOut) {
+          stuck++ // still the old value 5 s after the write
+          const ws = await writer.call('stats')
+          const rs = await readers[i].call('stats')
+          console.error(`${lib}/${n} round ${r}: old value still served 5 s after the write; writer redisErrors ${ws.redisErrors} l2Timeouts ${ws.l2Timeouts}; reader busMessages ${rs.busMessages} busResyncs ${rs.busResyncs} busConnected ${rs.busConnected}`)
+        }
         else if (w.value?.rev !== 2 * r + 1) other++ // something else than the new value (e.g. null)
         else lags.push(w.firstNewAt - returnedAt)
       }

@@ -173,3 +173,71 @@ async fn close_ends_the_subscriber_and_its_connection(server: Backend) {
     );
     node.until_no_clients().await;
 }
+
+/// A cluster, and a thread id whose keys live on another node than the bus channel.
+fn cluster_with_remote_thread() -> (Backend, String) {
+    let cluster = Backend::cluster();
+    let bus_port = cluster.node_of(CHANNEL).port;
+    let id = (0..1000)
+        .map(|i| format!("t{i}"))
+        .find(|id| cluster.node_of(&format!("agent-core:conv:{{{id}}}")).port != bus_port)
+        .expect("some thread lives on another node");
+    (cluster, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_an_announcement_redis_refused_is_published_again() {
+    let (cluster, id) = cluster_with_remote_thread();
+    let a = tier(cluster.url());
+    let b = tier(cluster.url());
+    let mut rx = subscribe(&b);
+    until_connected(&b).await;
+    let bus_node = cluster.node_of(CHANNEL);
+    bus_node.raw_str(&["ACL", "SETUSER", "default", "-spublish"]);
+    // The write itself (on another node) goes through; its announcement is refused.
+    let v = a.write(&id, b"1", None, Tags::Keep).await.unwrap().unwrap();
+    assert_eq!(a.stats().publish_failures, 1);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .is_err(),
+        "nothing can arrive while SPUBLISH is refused"
+    );
+    bus_node.raw_str(&["ACL", "SETUSER", "default", "+spublish"]);
+    // a's own subscriber drives the second attempt (within its 1 s tick).
+    let _a_rx = subscribe(&a);
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: id.clone(),
+            version: v
+        }
+    );
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_a_write_without_an_answer_is_announced_with_version_zero() {
+    let (cluster, id) = cluster_with_remote_thread();
+    let a = tier(cluster.url());
+    let b = tier(cluster.url());
+    let mut rx = subscribe(&b);
+    until_connected(&b).await;
+    a.write(&id, b"1", None, Tags::Keep).await.unwrap().unwrap();
+    assert!(matches!(next(&mut rx).await, BusEvent::Changed { version, .. } if version > 0));
+    // The thread's node holds writes for 300 ms: the script outlives the 50 ms deadline, and
+    // may run after all. Other instances are told to drop their copy.
+    let node = cluster.node_of(&format!("agent-core:conv:{{{id}}}"));
+    node.raw_str(&["CLIENT", "PAUSE", "300", "WRITE"]);
+    assert_eq!(a.write(&id, b"2", None, Tags::Keep).await.unwrap(), None);
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: id.clone(),
+            version: 0
+        }
+    );
+    a.close().await;
+    b.close().await;
+}

@@ -469,14 +469,17 @@ class ConversationCache {
   /**
    * Another instance changed `key` to `version`: drop our copy unless it is at least as new
    * (a late message never evicts a newer value); loads under way for it are not cached.
+   * Version 0: a change that may or may not have happened (its script timed out): drop.
    * @param {string} key @param {number} version
    */
   #remoteChange(key, version) {
     if (this.#closed) return
     this.#c.busMessages++
-    this.#floors.raise(key, version)
     const held = this.#l1.versionOf(key)
-    if (held.held && held.version !== undefined && held.version >= version) return
+    if (version > 0) {
+      this.#floors.raise(key, version)
+      if (held.held && held.version !== undefined && held.version >= version) return
+    }
     this.#flights.forget(key)
     if (held.held && this.#l1.delete(key)) this.#c.busInvalidations++
   }

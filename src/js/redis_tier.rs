@@ -119,6 +119,11 @@ pub struct RedisTierStats {
     pub fills_skipped: f64,
     /// Invalidation-bus messages published (writes and invalidations).
     pub published: f64,
+    /// Announcements Redis did not take at the first attempt (cluster only: kept and
+    /// published again every second until it does).
+    pub publish_failures: f64,
+    /// Announcements given up because 10,000 were already waiting.
+    pub publish_dropped: f64,
     /// Bus messages received from other instances.
     pub bus_received: f64,
     /// This instance's own bus messages, ignored.
@@ -458,6 +463,8 @@ impl RedisTier {
             fills: s.fills as f64,
             fills_skipped: s.fills_skipped as f64,
             published: s.published as f64,
+            publish_failures: s.publish_failures as f64,
+            publish_dropped: s.publish_dropped as f64,
             bus_received: s.bus_received as f64,
             bus_own: s.bus_own as f64,
             bus_resyncs: s.bus_resyncs as f64,

@@ -21,6 +21,8 @@ pub struct Stats {
     pub fills: AtomicU64,
     pub fills_skipped: AtomicU64,
     pub published: AtomicU64,
+    pub publish_failures: AtomicU64,
+    pub publish_dropped: AtomicU64,
     pub bus_received: AtomicU64,
     pub bus_own: AtomicU64,
     pub bus_resyncs: AtomicU64,
@@ -60,6 +62,11 @@ pub struct StatsSnapshot {
     pub fills_skipped: u64,
     /// Bus messages published (writes and invalidations).
     pub published: u64,
+    /// Announcements Redis did not take at the first attempt (kept and published again; on
+    /// a single server the scripts publish, so this stays 0 there).
+    pub publish_failures: u64,
+    /// Announcements given up because too many were waiting (Redis unreachable for long).
+    pub publish_dropped: u64,
     /// Bus messages received from other instances.
     pub bus_received: u64,
     /// This instance's own messages, ignored.
@@ -93,6 +100,8 @@ impl Stats {
             fills: self.fills.load(Relaxed),
             fills_skipped: self.fills_skipped.load(Relaxed),
             published: self.published.load(Relaxed),
+            publish_failures: self.publish_failures.load(Relaxed),
+            publish_dropped: self.publish_dropped.load(Relaxed),
             bus_received: self.bus_received.load(Relaxed),
             bus_own: self.bus_own.load(Relaxed),
             bus_resyncs: self.bus_resyncs.load(Relaxed),

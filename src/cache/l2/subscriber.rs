@@ -9,6 +9,7 @@
 //!
 //! - It reconnects by itself (50 ms doubling to 500 ms between failed attempts) and PINGs its
 //!   connection every second, so a silently dead one (frozen server, lost peer) is replaced.
+//! - It also drives the second attempts of announcements Redis did not take (`bus.rs`).
 //! - After every re-subscription (and after a first subscription that only came after failed
 //!   attempts) it delivers [`BusEvent::Resync`] before any message: messages published while
 //!   it was not subscribed are lost, so the receiver must treat everything it holds as
@@ -105,7 +106,10 @@ impl Sub {
 enum Step {
     Stop,
     Message(Option<Msg>),
-    Ping,
+    /// The PING tick (which also retries announcements Redis did not take).
+    Tick,
+    /// An announcement was queued for another attempt.
+    Republish,
 }
 
 /// How a subscription ended.
@@ -253,7 +257,8 @@ impl RedisL2 {
             let step = tokio::select! {
                 _ = stop.changed() => Step::Stop,
                 m = sub.next() => Step::Message(m),
-                _ = ping.tick() => Step::Ping,
+                _ = ping.tick() => Step::Tick,
+                _ = self.republish_wake.notified() => Step::Republish,
             };
             match step {
                 Step::Stop => return Ended::Stop,
@@ -279,11 +284,13 @@ impl RedisL2 {
                         return Ended::Lost;
                     }
                 }
-                Step::Ping => {
+                Step::Tick => {
                     if !sub.ping(self.cfg.connect_timeout).await {
                         return Ended::Lost;
                     }
+                    self.flush_republish().await;
                 }
+                Step::Republish => self.flush_republish().await,
             }
         }
     }

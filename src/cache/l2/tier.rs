@@ -65,6 +65,9 @@ pub struct RedisL2 {
     pub(super) bus_stop: watch::Sender<bool>,
     pub(super) bus_started: AtomicBool,
     pub(super) bus_connected: AtomicBool,
+    /// Cluster announcements Redis did not take yet (see `bus.rs`).
+    pub(super) republish: Mutex<std::collections::VecDeque<crate::cache::l2::message::Message>>,
+    pub(super) republish_wake: Notify,
 }
 
 /// Counts a call in flight until dropped (so `close` can wait for them).
@@ -102,6 +105,8 @@ impl RedisL2 {
             bus_stop: watch::Sender::new(false),
             bus_started: AtomicBool::new(false),
             bus_connected: AtomicBool::new(false),
+            republish: Mutex::new(std::collections::VecDeque::new()),
+            republish_wake: Notify::new(),
             cfg,
             conn,
             clock,
@@ -328,6 +333,6 @@ fn secrets_for(cfg: &L2Config) -> Vec<String> {
     out
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

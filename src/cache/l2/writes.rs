@@ -4,12 +4,13 @@
 use futures_util::future::join_all;
 use redis::Value;
 
+use crate::cache::l2::bus::UNKNOWN_VERSION;
 use crate::cache::l2::envelope;
 use crate::cache::l2::message::{Kind, Message};
 use crate::cache::l2::reads::parse_version;
 use crate::cache::l2::scripts::{FILL_SCRIPT, INVALIDATE_SCRIPT, WRITE_SCRIPT};
 use crate::cache::l2::stats::Stats;
-use crate::cache::l2::tier::RedisL2;
+use crate::cache::l2::tier::{Failure, RedisL2};
 use crate::error::Result;
 
 /// What a write does with the thread's tags.
@@ -62,13 +63,27 @@ impl RedisL2 {
         }
     }
 
-    /// After a script changed `key` to `version`: counts the message, and publishes it when
+    /// After a script changed `key` to `version`: counts the message, and announces it when
     /// the script could not (cluster).
     pub(super) async fn after_change(&self, key: &str, version: u64, kind: Kind) {
         if self.conn.is_cluster() {
-            self.publish(key, version, kind).await;
+            self.announce(key, version, kind).await;
         } else {
             Stats::add(&self.stats.published, 1);
+        }
+    }
+
+    /// After a change script failed without an answer (it may have run: Redis timed out or
+    /// the connection dropped): on a cluster, where the script does not publish, announces
+    /// the key with [`UNKNOWN_VERSION`] so that other instances drop their copy.
+    async fn after_unknown(
+        &self,
+        key: &str,
+        reply: &std::result::Result<Value, Failure>,
+        kind: Kind,
+    ) {
+        if self.conn.is_cluster() && matches!(reply, Err(Failure::Redis)) {
+            self.announce(key, UNKNOWN_VERSION, kind).await;
         }
     }
 
@@ -116,7 +131,7 @@ impl RedisL2 {
         let reply = self
             .exec(|mut h| async move { inv.invoke_async(&mut h).await })
             .await;
-        match reply.ok().as_ref().and_then(parse_version) {
+        match reply.as_ref().ok().and_then(parse_version) {
             Some(version) => {
                 Stats::add(&self.stats.sets, 1);
                 Stats::add(&self.stats.bytes_written, len);
@@ -128,6 +143,7 @@ impl RedisL2 {
             }
             None => {
                 Stats::add(&self.stats.set_failures, 1);
+                self.after_unknown(key, &reply, Kind::Write).await;
                 Ok(None)
             }
         }
@@ -202,7 +218,8 @@ impl RedisL2 {
         let reply = self
             .exec(|mut h| async move { inv.invoke_async(&mut h).await })
             .await;
-        let Ok(Value::Array(items)) = reply else {
+        let Ok(Value::Array(items)) = &reply else {
+            self.after_unknown(key, &reply, Kind::Invalidate).await;
             return Ok(None);
         };
         let existed = matches!(items.first(), Some(Value::Int(1)));
