@@ -31,11 +31,60 @@ export declare class CacheMetrics {
 
 /**
  * The Redis tier (L2) of `ConversationCache`: internal, documented for the curious and
- * for tests. Values are UTF-8 JSON strings stored under `keyPrefix + key` in a small
- * versioned envelope. Construction never touches the network; the connection opens on the
+ * for tests. Values are UTF-8 JSON strings stored under `keyPrefix + '{' + key + '}'` (a
+ * hash tag: all of a thread's keys share one cluster slot) in a small versioned envelope,
+ * next to the thread's version (`...}:ver`). Construction never touches the network; the connection opens on the
  * first call and reopens by itself.
  */
 export declare class RedisTier {
+  /**
+   * Starts this tier's invalidation-bus subscriber (its own connection, reconnecting by
+   * itself): `onEvents` receives other instances' changes in batches, in order, and a
+   * `'resync'` event after every re-subscription. It must not throw. Never keeps the
+   * process alive; ends with `close()`. Once per tier.
+   */
+  subscribe(onEvents: (events: RedisBusEvent[]) => void): void
+  /** Whether the bus subscriber is subscribed right now. */
+  get busConnected(): boolean
+  /** This instance's id on the invalidation bus (its own messages are ignored). */
+  get instanceId(): string
+  /**
+   * The value AND version of `key`, in one round trip; `null` when Redis could not be
+   * asked or did not answer within `timeoutMs` (then the caller must not assume the key
+   * is absent: see {@link RedisTier.fill}).
+   */
+  read(key: string): Promise<RedisTierRead | null>
+  /**
+   * {@link RedisTier.read} for many keys, in order, in one command (`MGET`; on a cluster
+   * one per node).
+   */
+  readMany(keys: string[]): Promise<(RedisTierRead | null)[]>
+  /**
+   * Stores `json` under `key` (TTL `ttlSeconds`, default the option, plus jitter), moves
+   * the thread's version and announces the change on the invalidation bus, atomically.
+   * `tags` replaces the thread's tags (`null`/omitted keeps them). Resolves the new
+   * version, or `null` when Redis did not confirm the write.
+   */
+  write(key: string, json: string, ttlSeconds?: number | null, tags?: string[] | null): Promise<number | null>
+  /**
+   * Stores a loader's result after a miss, only if the thread's version is still
+   * `seenVersion` (what {@link RedisTier.read} returned at the miss; `null` = it had
+   * none), so that a slow load never overwrites a newer write. Not announced.
+   */
+  fill(key: string, json: string, seenVersion: number | null, ttlSeconds?: number | null): Promise<RedisTierFill>
+  /**
+   * Invalidates every thread that has `tag` (set by `write(.., tags)`), in Redis and,
+   * through the bus, in every other instance; resolves their ids (`null` when Redis
+   * could not be asked).
+   */
+  invalidateTag(tag: string): Promise<string[] | null>
+  /**
+   * Announces on the invalidation bus that `key` changed to `version` (`kind` `'w'` for a
+   * write, `'i'` for an invalidation). For changes made outside this tier's own methods
+   * (e.g. a fenced update); `write`, `del` and `invalidateTag` announce by themselves.
+   * Resolves whether Redis took the message.
+   */
+  publish(key: string, version: number, kind?: 'w' | 'i'): Promise<boolean>
   /**
    * Validates the options and opens nothing: an unreachable Redis never makes this throw.
    * Bad options throw `RangeError`/`TypeError` with code `ERR_INVALID_OPTION` naming the option.
@@ -58,8 +107,9 @@ export declare class RedisTier {
    */
   set(key: string, json: string, ttlSeconds?: number): Promise<boolean>
   /**
-   * Deletes `keys` in one round trip; resolves the number Redis removed (`0` when Redis
-   * could not be reached: see `stats().redisErrors`).
+   * Invalidates `keys` (value and tags deleted, version moved, announced on the
+   * invalidation bus; pipelined on one connection); resolves the number of values Redis
+   * removed (`0` when Redis could not be reached: see `stats().redisErrors`).
    */
   del(keys: string[]): Promise<number>
   /** PINGs Redis (within `timeoutMs`, whatever the circuit says) and reports the circuit. */
@@ -233,6 +283,29 @@ export interface MetricSample {
   value: number
 }
 
+/** One event of the invalidation bus ({@link RedisTier.subscribe}). */
+export interface RedisBusEvent {
+  /**
+   * `'changed'`: another instance changed `key`, whose version is now `version`;
+   * `'resync'`: the subscriber re-subscribed after losing its connection and may have
+   * missed messages: drop everything held.
+   */
+  kind: 'changed' | 'resync'
+  key?: string
+  version?: number
+}
+
+/** How {@link RedisTier.fill} went. */
+export interface RedisTierFill {
+  /**
+   * `'written'`; `'skipped'`: the thread changed since the miss (someone else wrote or
+   * invalidated it), so the loaded value may be stale; `'failed'`: Redis failed.
+   */
+  outcome: 'written' | 'skipped' | 'failed'
+  /** The new version, when written. */
+  version?: number
+}
+
 /** What {@link RedisTier.health} reports. */
 export interface RedisTierHealth {
   /** `'up'` when Redis answered a PING within `timeoutMs`. */
@@ -249,6 +322,8 @@ export interface RedisTierOptions {
   /**
    * `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS (server
    * certificates are checked against the system's roots; `SSL_CERT_FILE` is honoured).
+   * Several hosts, `redis://[user[:password]@]h1:p1,h2:p2,...`, are the seed nodes of a
+   * Redis Cluster (credentials and scheme apply to all of them).
    * The ConversationCache passes its `redisUrl` option, else `process.env.REDIS_URL`.
    * Never shown with its password (see {@link RedisTier.url}).
    */
@@ -305,6 +380,24 @@ export interface RedisTierOptions {
    * @default 4096
    */
   compressThresholdBytes?: number
+  /**
+   * Redis Cluster: the async cluster client, sharded pub/sub (`SSUBSCRIBE` / `SPUBLISH`)
+   * for the invalidation bus. Implied when `url` lists several hosts; `true` makes a
+   * single-host `url` a cluster seed.
+   * @default false
+   */
+  cluster?: boolean
+}
+
+/** A thread's value and version as Redis holds them ({@link RedisTier.read}). */
+export interface RedisTierRead {
+  /** The value (JSON text), or `null`: absent, expired, foreign or corrupt. */
+  json: string | null
+  /**
+   * The thread's version, or `null` when it has none (never written, or expired).
+   * Versions are increasing integers below 2^53: compare them, never compute with them.
+   */
+  version: number | null
 }
 
 /** Counters of {@link RedisTier} since it was created. */
@@ -333,6 +426,28 @@ export interface RedisTierStats {
   compressedWrites: number
   bytesWritten: number
   bytesRead: number
+  /** Loader results written after a miss (only if the thread had not changed since). */
+  fills: number
+  /** Fills not written because the thread changed since the miss. */
+  fillsSkipped: number
+  /** Invalidation-bus messages published (writes and invalidations). */
+  published: number
+  /**
+   * Announcements Redis did not take at the first attempt (cluster only: kept and
+   * published again every second until it does).
+   */
+  publishFailures: number
+  /** Announcements given up because 10,000 were already waiting. */
+  publishDropped: number
+  /** Bus messages received from other instances. */
+  busReceived: number
+  /** This instance's own bus messages, ignored. */
+  busOwn: number
+  /**
+   * Times the bus subscriber re-subscribed after losing its connection (the cache then
+   * drops its whole L1, as it may have missed messages).
+   */
+  busResyncs: number
   circuit: 'closed' | 'open' | 'half-open'
   /** Whether a connection is open right now. */
   connected: boolean

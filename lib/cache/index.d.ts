@@ -61,11 +61,20 @@ export interface ConversationCacheOptions {
   ttlMs?: number
   /**
    * Redis URL for the L2 tier: `redis://[user[:password]@]host[:port][/db]`, or `rediss://`
-   * for TLS. Without it (and without `REDIS_URL`) the cache runs L1-only. Nothing connects
-   * at construction; Redis being down, slow or refusing is never an error to callers.
+   * for TLS. Several hosts, `redis://[user[:password]@]host1:port1,host2:port2,...`, are the
+   * seed nodes of a Redis Cluster. Without it (and without `REDIS_URL`) the cache runs
+   * L1-only. Nothing connects at construction; Redis being down, slow or refusing is never
+   * an error to callers. Every instance sharing the Redis keeps its L1 coherent with the
+   * others through an invalidation bus (pub/sub; sharded pub/sub on a cluster).
    * @default process.env.REDIS_URL
    */
   redisUrl?: string
+  /**
+   * Treat `redisUrl` as a Redis Cluster (async cluster client, sharded pub/sub for the
+   * bus). Implied when `redisUrl` lists several hosts; set it for a single seed node.
+   * @default false
+   */
+  redisCluster?: boolean
   /**
    * L2 time to live in seconds. Alias: `redisTtl`.
    * @default 3600
@@ -170,6 +179,16 @@ export interface CacheStats {
   rateLimited: number
   /** Keys dropped by invalidate / invalidateTag. */
   invalidations: number
+  /** Other instances' changes received over the invalidation bus (Redis pub/sub). */
+  busMessages: number
+  /** L1 entries dropped because another instance changed them (a message older than the
+   * copy held drops nothing). */
+  busInvalidations: number
+  /** Times L1 was emptied because the bus subscriber re-subscribed after losing its
+   * connection (messages may have been missed meanwhile). */
+  busResyncs: number
+  /** Whether the bus subscriber is subscribed now (false without Redis). */
+  busConnected: boolean
   /** Entries L1 holds now. */
   entries: number
   /** Sum of the serialized JSON lengths of the entries L1 holds now. */
@@ -234,13 +253,24 @@ export declare class ConversationCache {
    * refreshes LRU order nor counts in the stats.
    */
   peek<T = any>(threadId: string): T | null | undefined
-  /** Stores a value (in call order with update() of the same key). Rejects ERR_CIRCULAR / ERR_BIGINT for values with no JSON form. */
+  /**
+   * Stores a value (in call order with update() of the same key), in L1 and L2; every other
+   * instance sharing the Redis drops its copy. `tags` are recorded in Redis too, so that
+   * invalidateTag() in any instance reaches the thread. Rejects ERR_CIRCULAR / ERR_BIGINT for
+   * values with no JSON form.
+   */
   set(threadId: string, value: unknown, opts?: SetOptions): Promise<void>
   /** Values in order, null where none holds it; one L2 round trip for the L1 misses. */
   getMany<T = any>(threadIds: string[]): Promise<(T | null)[]>
-  /** Drops a thread from L1 and L2; a load under way for it is not cached. */
+  /**
+   * Drops a thread from L1, L2 and every other instance's L1; a load under way for it is not
+   * cached. The hook for changes made outside the cache (a database trigger, another service).
+   */
   invalidate(threadId: string): Promise<void>
-  /** Drops every thread stored with `tag`; resolves to how many. */
+  /**
+   * Drops every thread that has `tag` (set by set(..., { tags })) from L2 and from every
+   * instance's L1, whichever instance tagged it; resolves to how many threads it removed.
+   */
   invalidateTag(tag: string): Promise<number>
   /**
    * Read-modify-write of one thread, one at a time per key in this process. `current` is

@@ -27,6 +27,7 @@ const KNOWN = new Set([
   'maxBytes',
   'ttlMs',
   'redisUrl',
+  'redisCluster',
   'redisTtlSeconds',
   'keyPrefix',
   'loader',
@@ -94,18 +95,38 @@ function nameOf(o, name) {
   return name
 }
 
+/**
+ * One URL per host of `url`: `redis://[user:pass@]h1:p1,h2:p2[/db]` lists the seed nodes of
+ * a Redis Cluster (scheme, credentials and path apply to each); null if a host is empty.
+ * @param {string} url
+ */
+function seedUrls(url) {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/is.exec(url)
+  if (!m) return [url]
+  const [, scheme, authority, tail] = m
+  const at = authority.lastIndexOf('@')
+  const userinfo = authority.slice(0, at + 1)
+  const hosts = authority.slice(at + 1).split(',').map((h) => h.trim())
+  if (hosts.some((h) => h === '')) return null
+  return hosts.map((h) => `${scheme}${userinfo}${h}${tail}`)
+}
+
 /** @param {unknown} v @param {string} name */
 function redisUrl(v, name) {
   if (typeof v !== 'string') throw invalidOption(name, `must be a string, got ${typeof v}`, 'type')
-  let url
-  try {
-    url = new URL(v)
-  } catch {
-    // Never echo the value: it may carry a password.
-    throw invalidOption(name, 'is not a valid URL (expected redis://host:port or rediss://host:port)')
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw invalidOption(name, `must use redis:// or rediss://, got ${url.protocol}//`)
+  const seeds = seedUrls(v)
+  if (seeds === null) throw invalidOption(name, 'has an empty host in its list (expected redis://host1:port1,host2:port2)')
+  for (const seed of seeds) {
+    let url
+    try {
+      url = new URL(seed)
+    } catch {
+      // Never echo the value: it may carry a password.
+      throw invalidOption(name, 'is not a valid URL (expected redis://host:port, rediss://host:port, or redis://host1:port1,host2:port2 for a cluster)')
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      throw invalidOption(name, `must use redis:// or rediss://, got ${url.protocol}//`)
+    }
   }
   return v
 }
@@ -182,12 +203,20 @@ function normalizeOptions(options, env = process.env) {
   let url = null
   if (o.redisUrl !== undefined) url = redisUrl(o.redisUrl, 'redisUrl')
   else if (env.REDIS_URL) url = redisUrl(env.REDIS_URL, 'redisUrl (from REDIS_URL)')
+  if (o.redisCluster !== undefined && typeof o.redisCluster !== 'boolean') {
+    throw invalidOption('redisCluster', `must be a boolean, got ${typeof o.redisCluster}`, 'type')
+  }
+  const several = url !== null && (seedUrls(url)?.length ?? 0) > 1
+  if (o.redisCluster === false && several) {
+    throw invalidOption('redisCluster', 'cannot be false: redisUrl lists several hosts, which is a Redis Cluster')
+  }
 
   return Object.freeze({
     maxEntries: n('maxEntries', DEFAULTS.maxEntries, { min: 1 }),
     maxBytes: n('maxBytes', DEFAULTS.maxBytes, { min: 1 }),
     ttlMs: n('ttlMs', DEFAULTS.ttlMs),
     redisUrl: url,
+    redisCluster: o.redisCluster === true || several,
     redisTtlSeconds: n('redisTtlSeconds', DEFAULTS.redisTtlSeconds, { min: 1 }),
     keyPrefix,
     loader: /** @type {((id: string) => unknown) | undefined} */ (loader),

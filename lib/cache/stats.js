@@ -14,6 +14,9 @@
  * @property {number} loaderErrors loader calls that threw or rejected (timeouts included)
  * @property {number} loaderTimeouts
  * @property {number} invalidations keys dropped by invalidate / invalidateTag
+ * @property {number} busMessages other instances' changes received over the bus
+ * @property {number} busInvalidations L1 entries those changes dropped
+ * @property {number} busResyncs times the whole L1 was dropped after the bus re-subscribed
  */
 
 /** @returns {Counters} */
@@ -28,6 +31,9 @@ function newCounters() {
     loaderErrors: 0,
     loaderTimeouts: 0,
     invalidations: 0,
+    busMessages: 0,
+    busInvalidations: 0,
+    busResyncs: 0,
   }
 }
 
@@ -38,6 +44,7 @@ function newCounters() {
  * @property {{ entries: number, bytes: number, maxEntries: number, maxBytes: number }} size
  * @property {number} rateLimited loader calls refused by the rate limiter
  * @property {import('./l2-seam.js').L2TierStats | null} l2 the native tier's own counters (null: none)
+ * @property {boolean} busConnected whether the bus subscriber is subscribed now
  * @property {ReturnType<import('./latency.js').Latency['summaries']>} latency per tier, ms
  */
 
@@ -45,7 +52,7 @@ function newCounters() {
 const ratio = (part, whole) => (whole === 0 ? 0 : part / whole)
 
 /** @param {Sources} s */
-function toStats({ c, dropped, size, rateLimited, latency, l2 }) {
+function toStats({ c, dropped, size, rateLimited, latency, l2, busConnected }) {
   const lookups = c.l1Hits + c.l2Hits + c.misses
   return {
     l1Hits: c.l1Hits,
@@ -74,6 +81,10 @@ function toStats({ c, dropped, size, rateLimited, latency, l2 }) {
     loaderTimeouts: c.loaderTimeouts,
     rateLimited,
     invalidations: c.invalidations,
+    busMessages: c.busMessages,
+    busInvalidations: c.busInvalidations,
+    busResyncs: c.busResyncs,
+    busConnected,
     entries: size.entries,
     bytes: size.bytes,
     maxEntries: size.maxEntries,
@@ -101,7 +112,7 @@ function family(name, type, help, samples) {
 }
 
 /** @param {Sources} s */
-function toFamilies({ c, dropped, size, rateLimited, l2: l2Stats }) {
+function toFamilies({ c, dropped, size, rateLimited, l2: l2Stats, busConnected }) {
   const l1 = { tier: 'l1' }
   const l2 = { tier: 'l2' }
   const s = { l2: l2Stats }
@@ -157,6 +168,18 @@ function toFamilies({ c, dropped, size, rateLimited, l2: l2Stats }) {
     ]),
     family('invalidations_total', 'counter', 'Keys dropped by invalidate / invalidateTag.', [
       [l1, c.invalidations],
+    ]),
+    family('bus_messages_total', 'counter', "Other instances' changes received over the invalidation bus.", [
+      [l1, c.busMessages],
+    ]),
+    family('bus_invalidations_total', 'counter', 'L1 entries dropped because another instance changed them.', [
+      [l1, c.busInvalidations],
+    ]),
+    family('bus_resyncs_total', 'counter', 'Times L1 was emptied because the bus re-subscribed (messages may have been missed).', [
+      [l1, c.busResyncs],
+    ]),
+    family('bus_connected', 'gauge', 'Whether the invalidation-bus subscriber is subscribed (0 without L2).', [
+      [l2, busConnected ? 1 : 0],
     ]),
     family('entries', 'gauge', 'Entries held.', [[l1, size.entries]]),
     family('bytes', 'gauge', 'Serialized JSON length of the entries held.', [[l1, size.bytes]]),
