@@ -33,17 +33,17 @@ async fn set_get_mget_del_round_trip_under_the_prefix_with_ttl() {
     );
 
     // Stored under keyPrefix + key, in the envelope, with the TTL.
-    let raw = server.raw(&[b"GET", b"agent-core:conv:t1"]);
+    let raw = server.raw(&[b"GET", b"agent-core:conv:{t1}"]);
     assert!(raw.windows(4).any(|w| w == [0xAC, 0x43, 1, 0]), "{raw:?}");
     let ttl: i64 = server
-        .raw_str(&["TTL", "agent-core:conv:t1"])
+        .raw_str(&["TTL", "agent-core:conv:{t1}"])
         .trim_start_matches(':')
         .trim()
         .parse()
         .unwrap();
     assert!((3590..=3600).contains(&ttl), "ttl {ttl}");
     let ttl2: i64 = server
-        .raw_str(&["TTL", "agent-core:conv:t2"])
+        .raw_str(&["TTL", "agent-core:conv:{t2}"])
         .trim_start_matches(':')
         .trim()
         .parse()
@@ -102,12 +102,12 @@ async fn key_prefix_db_index_and_ttl_jitter() {
         assert!(t.set(&format!("j{i}"), b"1", None).await.unwrap());
     }
     // Not in db 0, but in db 3, under the prefix.
-    assert!(server.raw_str(&["EXISTS", "app:j0"]).starts_with(":0"));
+    assert!(server.raw_str(&["EXISTS", "app:{j0}"]).starts_with(":0"));
     let mut ttls = Vec::new();
     for i in 0..10 {
         let reply = server.raw_str(&[
             "EVAL",
-            &format!("redis.call('SELECT',3) return redis.call('TTL','app:j{i}')"),
+            &format!("redis.call('SELECT',3) return redis.call('TTL','app:{{j{i}}}')"),
             "0",
         ]);
         ttls.push(reply.trim_start_matches(':').trim().parse::<i64>().unwrap());
@@ -136,7 +136,7 @@ async fn lz4_values_round_trip_through_redis() {
     );
     assert!(t.set("big", big.as_bytes(), None).await.unwrap());
     let stored: i64 = server
-        .raw_str(&["STRLEN", "agent-core:conv:big"])
+        .raw_str(&["STRLEN", "agent-core:conv:{big}"])
         .trim_start_matches(':')
         .trim()
         .parse()
@@ -168,19 +168,19 @@ async fn lz4_values_round_trip_through_redis() {
 async fn foreign_corrupt_and_deleted_values_are_counted_misses() {
     let server = RedisServer::start();
     let t = tier(server.url());
-    server.raw(&[b"SET", b"agent-core:conv:plain", b"{\"not\":\"ours\"}"]);
-    server.raw(&[b"SET", b"agent-core:conv:v9", b"\xAC\x43\x09\x00{}"]);
+    server.raw(&[b"SET", b"agent-core:conv:{plain}", b"{\"not\":\"ours\"}"]);
+    server.raw(&[b"SET", b"agent-core:conv:{v9}", b"\xAC\x43\x09\x00{}"]);
     server.raw(&[
         b"SET",
-        b"agent-core:conv:badutf8",
+        b"agent-core:conv:{badutf8}",
         b"\xAC\x43\x01\x00\xff\xfe",
     ]);
     server.raw(&[
         b"SET",
-        b"agent-core:conv:badlz4",
+        b"agent-core:conv:{badlz4}",
         b"\xAC\x43\x01\x01\x10\x00\x00\x00\xff\xff\xff",
     ]);
-    server.raw(&[b"RPUSH", b"agent-core:conv:list", b"x"]);
+    server.raw(&[b"RPUSH", b"agent-core:conv:{list}", b"x"]);
     for k in ["plain", "v9", "badutf8", "badlz4", "list"] {
         assert_eq!(t.get(k).await.unwrap(), None, "{k}");
     }
@@ -192,7 +192,7 @@ async fn foreign_corrupt_and_deleted_values_are_counted_misses() {
     assert_eq!(t.stats().redis_errors, 0);
 
     assert!(t.set("gone", b"[1]", None).await.unwrap());
-    server.raw_str(&["DEL", "agent-core:conv:gone"]);
+    server.raw_str(&["DEL", "agent-core:conv:{gone}"]);
     assert_eq!(t.get("gone").await.unwrap(), None);
     assert_eq!(t.stats().corrupt, 6);
     t.close().await;

@@ -16,4 +16,5 @@ mod tier;
 pub use config::{L2Config, RawL2Options};
 pub use envelope::Compression;
 pub use stats::StatsSnapshot;
+pub(crate) use tier::Failure;
 pub use tier::{Health, RedisL2};

@@ -12,6 +12,7 @@ use crate::cache::l2::config::{L2Config, MAX_KEY_BYTES};
 use crate::cache::l2::conn::{ConnectFailure, Connection};
 use crate::cache::l2::envelope::{self, Decoded};
 use crate::cache::l2::stats::{Stats, StatsSnapshot};
+use crate::cache::lock::keys;
 use crate::cache::redact::{scrub, secrets_of};
 use crate::error::{Code, Error, Result};
 
@@ -34,7 +35,7 @@ enum Attempt {
 }
 
 /// Why a call did not produce a reply.
-enum Failure {
+pub(crate) enum Failure {
     /// The circuit is open: Redis was not asked.
     ShortCircuit,
     /// Redis failed or did not answer in time (counted, fed to the breaker).
@@ -42,6 +43,8 @@ enum Failure {
     /// Redis answered with an error about the data (e.g. WRONGTYPE: the key holds a
     /// foreign value). Redis itself is healthy.
     Reply,
+    /// EVALSHA of a script the server does not hold (run it with EVAL). Redis is healthy.
+    NoScript,
 }
 
 pub struct RedisL2 {
@@ -128,7 +131,7 @@ impl RedisL2 {
         self.closed.load(Ordering::Acquire)
     }
 
-    fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.is_closed() {
             Err(Error::new(Code::Closed, "the Redis tier is closed"))
         } else {
@@ -136,7 +139,7 @@ impl RedisL2 {
         }
     }
 
-    /// `keyPrefix + key`, refusing empty or oversized keys.
+    /// The value key of `key` (`keyPrefix{key}`, see [`keys`]), refusing empty or oversized keys.
     pub fn full_key(&self, key: &str) -> Result<Vec<u8>> {
         if key.is_empty() {
             return Err(Error::new(
@@ -144,7 +147,7 @@ impl RedisL2 {
                 "a cache key must be a non-empty string",
             ));
         }
-        let len = self.cfg.key_prefix.len() + key.len();
+        let len = self.cfg.key_prefix.len() + key.len() + 2;
         if len > MAX_KEY_BYTES {
             return Err(Error::new(
                 Code::InvalidKey,
@@ -153,10 +156,7 @@ impl RedisL2 {
                 ),
             ));
         }
-        let mut k = Vec::with_capacity(len);
-        k.extend_from_slice(self.cfg.key_prefix.as_bytes());
-        k.extend_from_slice(key.as_bytes());
-        Ok(k)
+        Ok(keys::value_key(&self.cfg.key_prefix, key))
     }
 
     fn note_error(&self, msg: String) {
@@ -173,6 +173,16 @@ impl RedisL2 {
     /// Sends one command behind the breaker. The deadline (`timeoutMs`) covers opening the
     /// connection as well as the round trip.
     async fn call(&self, cmd: &Cmd) -> std::result::Result<Value, Failure> {
+        self.call_within(cmd, self.cfg.timeout).await
+    }
+
+    /// [`RedisL2::call`] with a deadline of its own (the lock's calls wait as long as the
+    /// lock lasts rather than `timeoutMs`).
+    pub(crate) async fn call_within(
+        &self,
+        cmd: &Cmd,
+        timeout: Duration,
+    ) -> std::result::Result<Value, Failure> {
         let probe = match lock(&self.breaker).admit(self.clock.now()) {
             Admit::Yes { probe } => probe,
             Admit::No => {
@@ -187,7 +197,7 @@ impl RedisL2 {
             generation = Some(gen);
             handle.query(cmd).await.map_err(|e| Attempt::Query(e, gen))
         };
-        match tokio::time::timeout(self.cfg.timeout, attempt).await {
+        match tokio::time::timeout(timeout, attempt).await {
             Ok(Ok(v)) => {
                 lock(&self.breaker).on_success();
                 Ok(v)
@@ -195,6 +205,10 @@ impl RedisL2 {
             Ok(Err(Attempt::Query(e, _))) if e.code() == Some("WRONGTYPE") => {
                 lock(&self.breaker).on_success();
                 Err(Failure::Reply)
+            }
+            Ok(Err(Attempt::Query(e, _))) if e.code() == Some("NOSCRIPT") => {
+                lock(&self.breaker).on_success();
+                Err(Failure::NoScript)
             }
             Ok(Err(Attempt::Connect(ConnectFailure::Closed))) => Err(Failure::ShortCircuit),
             Ok(Err(Attempt::Connect(ConnectFailure::Backoff(m) | ConnectFailure::Failed(m)))) => {
@@ -214,10 +228,7 @@ impl RedisL2 {
                 if let (true, Some(gen)) = (probe, generation) {
                     self.conn.invalidate(gen);
                 }
-                let msg = format!(
-                    "Redis did not answer within {} ms",
-                    self.cfg.timeout.as_millis()
-                );
+                let msg = format!("Redis did not answer within {} ms", timeout.as_millis());
                 self.failed(probe, &msg, true);
                 Err(Failure::Redis)
             }
@@ -249,7 +260,7 @@ impl RedisL2 {
         }
     }
 
-    fn reply_value(&self, v: Value) -> Option<String> {
+    pub(crate) fn reply_value(&self, v: Value) -> Option<String> {
         match v {
             Value::BulkString(b) => self.decode_counted(b),
             Value::Nil => {
@@ -342,17 +353,22 @@ impl RedisL2 {
         cmd.arg(k).arg(env).arg("EX").arg(ttl);
         match self.call(&cmd).await {
             Ok(Value::Okay) => {
-                Stats::add(&self.stats.sets, 1);
-                Stats::add(&self.stats.bytes_written, len);
-                if compressed {
-                    Stats::add(&self.stats.compressed_writes, 1);
-                }
+                self.count_write(len, compressed);
                 Ok(true)
             }
             _ => {
                 Stats::add(&self.stats.set_failures, 1);
                 Ok(false)
             }
+        }
+    }
+
+    /// Counts a write Redis confirmed (`len` envelope bytes).
+    pub(crate) fn count_write(&self, len: u64, compressed: bool) {
+        Stats::add(&self.stats.sets, 1);
+        Stats::add(&self.stats.bytes_written, len);
+        if compressed {
+            Stats::add(&self.stats.compressed_writes, 1);
         }
     }
 
