@@ -31,11 +31,29 @@ export declare class CacheMetrics {
 
 /**
  * The Redis tier (L2) of `ConversationCache`: internal, documented for the curious and
- * for tests. Values are UTF-8 JSON strings stored under `keyPrefix + key` in a small
+ * for tests. Values are UTF-8 JSON strings stored under `keyPrefix{key}` in a small
  * versioned envelope. Construction never touches the network; the connection opens on the
  * first call and reopens by itself.
  */
 export declare class RedisTier {
+  /**
+   * Takes the distributed lock of thread `key` for `ttlMs` (SET NX PX with a random token),
+   * trying with jittered backoff for up to `waitMs`, and reads the thread's value and
+   * version in the same round trip.
+   */
+  lock(key: string, ttlMs: number, waitMs: number): Promise<TierLockResult>
+  /**
+   * Releases the lock of `key` if `token` still holds it (compare-and-delete). Resolves
+   * `true` when it was yours and is gone, `false` otherwise (expired, taken over, or Redis
+   * not reached: then it expires by itself).
+   */
+  unlock(key: string, token: string): Promise<boolean>
+  /**
+   * Writes `json` as thread `key`'s value with the next version, only if `token` still
+   * holds the lock AND the version is still `version` (as read by `lock`). Retries Redis
+   * failures for up to `forMs` (the lock's remaining time); a retry never applies twice.
+   */
+  writeFenced(key: string, token: string, version: number, json: string, forMs: number, ttlSeconds?: number): Promise<TierFencedResult>
   /**
    * Validates the options and opens nothing: an unreachable Redis never makes this throw.
    * Bad options throw `RangeError`/`TypeError` with code `ERR_INVALID_OPTION` naming the option.
@@ -129,7 +147,9 @@ export interface RedisTierOptions {
    */
   url: string
   /**
-   * Prefix of every key written or read.
+   * Prefix of every key written or read: a thread's value is stored under
+   * `keyPrefix{threadId}` (the id as a cluster hash tag), its version, lock and lease
+   * under `keyPrefix{threadId}:ver`, `:lock`, `:lease`.
    * @default 'agent-core:conv:'
    */
   keyPrefix?: string
@@ -273,3 +293,31 @@ export interface SerializeOptions {
  * resolves at once, may be made any number of times, and serialization keeps working after.
  */
 export declare function shutdownSerializationPool(): Promise<void>
+
+/** What {@link RedisTier.writeFenced} did. */
+export interface TierFencedResult {
+  /**
+   * `'written'`; `'lost'`: the lock is not yours any more, nothing written; `'conflict'`:
+   * the version moved under the lock, nothing written; `'unreachable'`: Redis could not be
+   * reached in time, nothing written; `'unknown'`: a try may have been applied but its
+   * reply never came and the lock expired before that could be settled.
+   */
+  status: 'written' | 'lost' | 'conflict' | 'unreachable' | 'unknown'
+  /** The new version (`'written'`) or the current one (`'conflict'`); 0 otherwise. */
+  version: number
+}
+
+/** What {@link RedisTier.lock} got. */
+export interface TierLockResult {
+  /**
+   * `'held'`: the lock is yours under `token`; `'busy'`: another holder kept it for the
+   * whole wait; `'unavailable'`: Redis could not be asked (down, circuit open).
+   */
+  status: 'held' | 'busy' | 'unavailable'
+  /** Your token (when held): pass it to `writeFenced` and `unlock`. */
+  token?: string
+  /** The thread's value, read with the lock (when held); `null` when absent. */
+  json?: string | null
+  /** The thread's version read with the lock (0: never written). */
+  version: number
+}

@@ -21,6 +21,7 @@ const { Latency } = require('./latency.js')
 const { serializeAsync } = require('../../index.js')
 const { newCounters, toStats, toFamilies } = require('./stats.js')
 const { kL2Tier, createL2 } = require('./l2-seam.js')
+const { createDistributed, IN_PROCESS } = require('./distributed.js')
 
 /** What L1 holds for "the loader found nothing" (negative caching); answered as null. */
 const NONE = Object.freeze({})
@@ -38,6 +39,8 @@ class ConversationCache {
   #l2
   #flights = new SingleFlight()
   #writes = new KeyedQueue()
+  /** @type {ReturnType<typeof createDistributed>} update's distributed lock (null: no Redis) */
+  #dist
   /** @type {TokenBucket | null} */
   #limiter
   /** @type {MemoryPressure | null} */
@@ -59,6 +62,7 @@ class ConversationCache {
     this.#o = normalizeOptions(options)
     this.#l1 = new L1(this.#o)
     this.#l2 = /** @type {any} */ (options?.[kL2Tier]) ?? createL2(this.#o)
+    this.#dist = createDistributed(this.#l2, this.#port())
     this.#limiter = this.#o.rateLimit ? new TokenBucket(this.#o.rateLimit) : null
     const mp = this.#o.memoryPressure
     this.#pressure = mp ? new MemoryPressure(mp) : null
@@ -222,25 +226,26 @@ class ConversationCache {
   }
 
   /**
-   * Applies `updater` to the current value, one update of a key at a time (in call order).
+   * Applies `updater` to the current value, one update of a key at a time (in call order in
+   * this process; across processes under a distributed lock when Redis is there).
    * `save` runs before the new value becomes visible; if the updater or save throws, the old
    * value stays and the error reaches the caller.
    * @param {string} threadId
    * @param {(current: unknown) => unknown} updater
-   * @param {{ save?: (value: unknown) => unknown }} [opts]
+   * @param {{ save?: (value: unknown) => unknown, lockTtlMs?: number, lockWaitMs?: number, lockRetries?: number }} [opts]
    * @returns {Promise<unknown>}
    */
   update(threadId, updater, opts) {
     if (!isValidKey(threadId)) return Promise.reject(errors.invalidKey(threadId))
     if (typeof updater !== 'function') return Promise.reject(errors.invalidArg('update expects an updater function'))
-    let save
+    let u
     try {
-      save = updateOptions(opts)
+      u = updateOptions(opts, this.#o)
     } catch (e) {
       return Promise.reject(e)
     }
     if (this.#closed) return Promise.reject(errors.closed())
-    return this.#writes.run(threadId, () => this.#applyUpdate(threadId, updater, save))
+    return this.#writes.run(threadId, () => this.#update(threadId, updater, u))
   }
 
   /** Counters, hit rates and latency percentiles (ms) per tier. */
@@ -402,9 +407,18 @@ class ConversationCache {
 
   // ---- writes ----
 
-  /** @param {string} key @param {(current: unknown) => unknown} updater @param {((v: unknown) => unknown) | undefined} save */
-  async #applyUpdate(key, updater, save) {
+  /** @param {string} key @param {(current: unknown) => unknown} updater @param {import('./options.js').UpdateOpts} u */
+  async #update(key, updater, u) {
     if (this.#closed) throw errors.closed()
+    if (this.#dist !== null) {
+      const r = await this.#dist.update(key, updater, u)
+      if (r !== IN_PROCESS) return r
+    }
+    return this.#applyUpdate(key, updater, u.save)
+  }
+
+  /** In-process update (no Redis, or Redis not answering for the lock). @param {string} key @param {(current: unknown) => unknown} updater @param {((v: unknown) => unknown) | undefined} save */
+  async #applyUpdate(key, updater, save) {
     const current = await (this.#o.loader ? this.getOrLoad(key) : this.get(key))
     const next = await updater(current)
     if (next === null || next === undefined) {
@@ -564,6 +578,34 @@ class ConversationCache {
   }
 
   // ---- misc ----
+
+  /** @returns {import('./distributed.js').Port} what the coordinator of distributed.js may use */
+  #port() {
+    return {
+      parse: (key, json) => this.#parseL2(key, json),
+      peek: (key) => {
+        const v = this.#l1.peek(key)
+        return v === NONE ? null : v
+      },
+      load: async (key) => {
+        const load = this.#o.loader
+        if (!load) return null
+        this.#c.loads++
+        try {
+          return (await load(key)) ?? null
+        } catch (e) {
+          this.#c.loaderErrors++
+          throw e
+        }
+      },
+      commit: (key, value, size) => {
+        this.#wrote(key)
+        this.#hold(key, value, size)
+      },
+      closed: () => this.#closed,
+      c: this.#c,
+    }
+  }
 
   #sources() {
     return {

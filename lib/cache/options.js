@@ -17,6 +17,9 @@ const DEFAULTS = Object.freeze({
   lowWatermarkGap: 0.1,
   checkIntervalMs: 1000,
   maxWaitMs: 1000,
+  lockTtlMs: 5000,
+  lockWaitMs: 10_000,
+  lockRetries: 2,
 })
 
 /** Old TypeScript API name -> this API's name. */
@@ -36,6 +39,9 @@ const KNOWN = new Set([
   'rateLimit',
   'memoryPressure',
   'logger',
+  'lockTtlMs',
+  'lockWaitMs',
+  'lockRetries',
   ...Object.keys(ALIASES),
 ])
 
@@ -197,6 +203,7 @@ function normalizeOptions(options, env = process.env) {
     rateLimit: o.rateLimit === undefined ? null : rateLimit(o.rateLimit),
     memoryPressure: memoryPressure(o.memoryPressure),
     logger: o.logger === undefined ? null : logger(o.logger),
+    ...lockOptions(o),
   })
 }
 
@@ -221,17 +228,37 @@ function setOptions(opts) {
   return out
 }
 
+/** Upper bound of lockTtlMs / lockWaitMs (1 hour). */
+const MAX_LOCK_MS = 3_600_000
+
 /**
- * Options of update(): `{ save?: (value) => Promise<void> }`.
- * @param {unknown} opts
- * @returns {((value: unknown) => unknown) | undefined} save
+ * The lock options (of the cache, or of one update()), each checked when given.
+ * @param {Record<string, unknown>} o
+ * @param {{ lockTtlMs: number, lockWaitMs: number, lockRetries: number }} [dflt]
  */
-function updateOptions(opts) {
-  if (opts === undefined) return undefined
+function lockOptions(o, dflt = DEFAULTS) {
+  const n = (/** @type {'lockTtlMs' | 'lockWaitMs' | 'lockRetries'} */ name, /** @type {number} */ min, /** @type {number} */ max) =>
+    o[name] === undefined ? dflt[name] : number(name, o[name], { min, max })
+  return { lockTtlMs: n('lockTtlMs', 1, MAX_LOCK_MS), lockWaitMs: n('lockWaitMs', 0, MAX_LOCK_MS), lockRetries: n('lockRetries', 0, 100) }
+}
+
+/**
+ * @typedef {{ save: ((value: unknown) => unknown) | undefined, lockTtlMs: number, lockWaitMs: number, lockRetries: number }} UpdateOpts
+ */
+
+/**
+ * Options of update(): `{ save?, lockTtlMs?, lockWaitMs?, lockRetries? }`; the lock options
+ * default to the cache's.
+ * @param {unknown} opts
+ * @param {{ lockTtlMs: number, lockWaitMs: number, lockRetries: number }} dflt the cache's
+ * @returns {UpdateOpts}
+ */
+function updateOptions(opts, dflt) {
+  if (opts === undefined) return { save: undefined, ...lockOptions({}, dflt) }
   const o = plainObject('update options', opts)
-  onlyKeys('update options', o, ['save'])
+  onlyKeys('update options', o, ['save', 'lockTtlMs', 'lockWaitMs', 'lockRetries'])
   if (o.save !== undefined && typeof o.save !== 'function') throw invalidOption('save', 'must be a function', 'type')
-  return /** @type {((value: unknown) => unknown) | undefined} */ (o.save)
+  return { save: /** @type {((value: unknown) => unknown) | undefined} */ (o.save), ...lockOptions(o, dflt) }
 }
 
 module.exports = { normalizeOptions, setOptions, updateOptions, DEFAULTS, ALIASES }

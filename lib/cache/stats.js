@@ -14,6 +14,9 @@
  * @property {number} loaderErrors loader calls that threw or rejected (timeouts included)
  * @property {number} loaderTimeouts
  * @property {number} invalidations keys dropped by invalidate / invalidateTag
+ * @property {number} lockLost update attempts whose lock expired (or whose thread was written meanwhile) before the write
+ * @property {number} lockTimeouts updates refused because another instance held the lock for all of lockWaitMs
+ * @property {number} lockUnavailable updates run with in-process semantics because Redis could not be asked for the lock
  */
 
 /** @returns {Counters} */
@@ -28,6 +31,9 @@ function newCounters() {
     loaderErrors: 0,
     loaderTimeouts: 0,
     invalidations: 0,
+    lockLost: 0,
+    lockTimeouts: 0,
+    lockUnavailable: 0,
   }
 }
 
@@ -74,6 +80,9 @@ function toStats({ c, dropped, size, rateLimited, latency, l2 }) {
     loaderTimeouts: c.loaderTimeouts,
     rateLimited,
     invalidations: c.invalidations,
+    lockLost: c.lockLost,
+    lockTimeouts: c.lockTimeouts,
+    lockUnavailable: c.lockUnavailable,
     entries: size.entries,
     bytes: size.bytes,
     maxEntries: size.maxEntries,
@@ -147,6 +156,15 @@ function toFamilies({ c, dropped, size, rateLimited, l2: l2Stats }) {
       'L2 circuit breaker state: 1 for the current one (all 0 without L2).',
       ['closed', 'open', 'half-open'].map((st) => [{ tier: 'l2', state: st }, s.l2?.circuit === st ? 1 : 0]),
     ),
+    family('lock_lost_total', 'counter', 'Update attempts whose distributed lock expired (or whose thread was written meanwhile) before the write.', [
+      [l2, c.lockLost],
+    ]),
+    family('lock_timeouts_total', 'counter', 'Updates refused because another instance held the lock for all of lockWaitMs.', [
+      [l2, c.lockTimeouts],
+    ]),
+    family('lock_unavailable_total', 'counter', 'Updates run with in-process semantics because Redis could not be asked for the lock.', [
+      [l2, c.lockUnavailable],
+    ]),
     family('evictions_total', 'counter', 'Entries dropped from L1, by reason.', [
       [{ tier: 'l1', reason: 'capacity' }, dropped.evictions],
       [{ tier: 'l1', reason: 'memory_pressure' }, dropped.clearedDueToMemoryPressure],

@@ -30,6 +30,8 @@ use scripts::{ACQUIRE, FENCED_WRITE, RELEASE};
 /// each sleep drawn at random from its upper half (jitter), never past the holder's expiry.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(1);
 pub const BACKOFF_MAX: Duration = Duration::from_millis(32);
+/// Shortest deadline of a release.
+pub const RELEASE_TIMEOUT_MIN: Duration = Duration::from_millis(500);
 /// Longest lock (or lease) accepted, in ms.
 pub const MAX_TTL_MS: u64 = 3_600_000;
 
@@ -201,8 +203,11 @@ impl RedisL2 {
     /// Compare-and-delete of `key` for `token` (lock or lease).
     pub(crate) async fn release(&self, key: &[u8], token: &str) -> Result<bool> {
         self.check_open()?;
+        // Not `timeoutMs` alone: a release that times out leaves the lock in the way of every
+        // other instance until it expires.
+        let timeout = self.config().timeout.max(RELEASE_TIMEOUT_MIN);
         let r = self
-            .eval_within(&RELEASE, &[key], &[token.as_bytes()], self.config().timeout)
+            .eval_within(&RELEASE, &[key], &[token.as_bytes()], timeout)
             .await;
         Ok(matches!(r, Ok(Value::Int(1))))
     }

@@ -4,6 +4,7 @@
 pub mod error;
 mod metrics;
 pub mod raw;
+mod redis_lock;
 mod redis_tier;
 mod serialize;
 pub mod strings;

@@ -28,7 +28,9 @@ pub struct RedisTierOptions {
     /// The ConversationCache passes its `redisUrl` option, else `process.env.REDIS_URL`.
     /// Never shown with its password (see {@link RedisTier.url}).
     pub url: String,
-    /// Prefix of every key written or read.
+    /// Prefix of every key written or read: a thread's value is stored under
+    /// `keyPrefix{threadId}` (the id as a cluster hash tag), its version, lock and lease
+    /// under `keyPrefix{threadId}:ver`, `:lock`, `:lease`.
     /// @default 'agent-core:conv:'
     pub key_prefix: Option<String>,
     /// Time to live of a written value, in seconds (integer >= 1).
@@ -113,12 +115,12 @@ pub struct RedisTierStats {
 }
 
 /// The Redis tier (L2) of `ConversationCache`: internal, documented for the curious and
-/// for tests. Values are UTF-8 JSON strings stored under `keyPrefix + key` in a small
+/// for tests. Values are UTF-8 JSON strings stored under `keyPrefix{key}` in a small
 /// versioned envelope. Construction never touches the network; the connection opens on the
 /// first call and reopens by itself.
 #[napi]
 pub struct RedisTier {
-    inner: Arc<RedisL2>,
+    pub(super) inner: Arc<RedisL2>,
 }
 
 /// A value read from Redis, already in the string form V8 takes over without copying
@@ -126,7 +128,7 @@ pub struct RedisTier {
 pub struct JsText(Text);
 
 impl JsText {
-    fn from_payload(s: String) -> Self {
+    pub(super) fn from_payload(s: String) -> Self {
         JsText(into_js_text(s))
     }
 }
@@ -186,7 +188,7 @@ fn opt_number(env: &Env, obj: &Object, name: &str) -> Result<Option<f64>> {
     opt_typed(env, obj, name, ValueType::Number, "a number")
 }
 
-fn type_name(v: &Unknown) -> &'static str {
+pub(super) fn type_name(v: &Unknown) -> &'static str {
     match v.get_type() {
         Ok(ValueType::String) => "a string",
         Ok(ValueType::Number) => "a number",
@@ -201,11 +203,11 @@ fn type_name(v: &Unknown) -> &'static str {
     }
 }
 
-fn napi_err(e: napi::Error) -> CoreError {
+pub(super) fn napi_err(e: napi::Error) -> CoreError {
     CoreError::new(Code::Internal, e.reason.clone())
 }
 
-fn key_arg(v: &Unknown) -> crate::error::Result<String> {
+pub(super) fn key_arg(v: &Unknown) -> crate::error::Result<String> {
     if v.get_type().map_err(napi_err)? == ValueType::String {
         // SAFETY: the value was just checked to be a JS string.
         return unsafe { v.cast::<String>() }.map_err(napi_err);
@@ -241,7 +243,7 @@ fn keys_arg(v: &Unknown) -> crate::error::Result<Vec<String>> {
     Ok(out)
 }
 
-fn json_arg(v: &Unknown) -> crate::error::Result<String> {
+pub(super) fn json_arg(v: &Unknown) -> crate::error::Result<String> {
     if v.get_type().map_err(napi_err)? != ValueType::String {
         return Err(CoreError::new(
             Code::InvalidArgument,
@@ -252,7 +254,7 @@ fn json_arg(v: &Unknown) -> crate::error::Result<String> {
     unsafe { v.cast::<String>() }.map_err(napi_err)
 }
 
-fn ttl_arg(v: Option<Unknown>) -> crate::error::Result<Option<u64>> {
+pub(super) fn ttl_arg(v: Option<Unknown>) -> crate::error::Result<Option<u64>> {
     let Some(v) = v else { return Ok(None) };
     let n = match v.get_type().map_err(napi_err)? {
         ValueType::Undefined | ValueType::Null => return Ok(None),
@@ -271,7 +273,7 @@ fn ttl_arg(v: Option<Unknown>) -> crate::error::Result<Option<u64>> {
 }
 
 /// Spawns `fut` on the tokio runtime; a core error it yields rejects with the coded JS error.
-fn spawn<'env, T, F>(env: &'env Env, fut: F) -> Result<PromiseRaw<'env, T>>
+pub(super) fn spawn<'env, T, F>(env: &'env Env, fut: F) -> Result<PromiseRaw<'env, T>>
 where
     T: 'static + Send + ToNapiValue,
     F: 'static + Send + std::future::Future<Output = crate::error::Result<T>>,

@@ -1,0 +1,146 @@
+'use strict'
+// Coherence across instances (issue 5, LOCK half): update() under a distributed lock with a
+// fenced write. The per-key queue of this process stays in front (one update of a key at a
+// time here); the lock makes it one at a time across every instance sharing the Redis.
+//
+//   lock (SET NX PX token; reads value + version in the same round trip)
+//   -> updater(current) -> serialize -> save(next)
+//   -> fenced write: value + next version, only if the lock is still ours AND the version is
+//      still the one read -> L1 -> release (compare-and-delete)
+//
+// A holder whose lock expired (a slow updater or save) writes nothing: it tries again with
+// the newer value, up to lockRetries times, then rejects with ERR_LOCK_LOST. An increment
+// is never lost silently and never lands twice. When Redis cannot be asked at all (down,
+// circuit open) the update runs with in-process semantics (atomic within this process only).
+const { performance } = require('node:perf_hooks')
+
+const errors = require('./errors.js')
+const { serializeAsync } = require('../../index.js')
+
+/** What `update` answers when the lock could not be asked for: run the in-process update. */
+const IN_PROCESS = Symbol('in-process')
+
+/**
+ * The part of a RedisTier the coordinator uses (the native tier has it; a test tier may not).
+ * @typedef {object} LockingTier
+ * @property {(key: string, ttlMs: number, waitMs: number) => Promise<{ status: 'held' | 'busy' | 'unavailable', token?: string | null, json?: string | null, version: number }>} lock
+ * @property {(key: string, token: string) => Promise<boolean>} unlock
+ * @property {(key: string, token: string, version: number, json: string, forMs: number, ttlSeconds?: number) => Promise<{ status: 'written' | 'lost' | 'conflict' | 'unreachable' | 'unknown', version: number }>} writeFenced
+ */
+
+/**
+ * What the cache lends the coordinator.
+ * @typedef {object} Port
+ * @property {(key: string, json: string | null | undefined) => { value: {}, size: number } | undefined} parse L2 text -> value
+ * @property {(key: string) => unknown} peek what L1 holds (undefined: nothing)
+ * @property {(key: string) => Promise<unknown>} load the loader's value (null: none / no loader)
+ * @property {(key: string, value: {}, size: number) => void} commit a write of `key` landed: L1 holds it
+ * @property {() => boolean} closed
+ * @property {import('./stats.js').Counters} c
+ */
+
+class Distributed {
+  #tier
+  #port
+
+  /** @param {LockingTier} tier @param {Port} port */
+  constructor(tier, port) {
+    this.#tier = tier
+    this.#port = port
+  }
+
+  /**
+   * One update of `key` under the distributed lock, or IN_PROCESS when Redis cannot be asked.
+   * @param {string} key
+   * @param {(current: unknown) => unknown} updater
+   * @param {import('./options.js').UpdateOpts} u
+   * @returns {Promise<unknown>}
+   */
+  async update(key, updater, u) {
+    const { c } = this.#port
+    for (let attempt = 1; ; attempt++) {
+      // Taken before asking: the lock cannot expire before t0 + ttl (conservative).
+      const t0 = performance.now()
+      const got = await this.#tier.lock(key, u.lockTtlMs, u.lockWaitMs)
+      if (got.status === 'unavailable') {
+        c.lockUnavailable++
+        return IN_PROCESS
+      }
+      if (got.status === 'busy' || typeof got.token !== 'string') {
+        c.lockTimeouts++
+        throw errors.lockTimeout(key, u.lockWaitMs)
+      }
+      const token = got.token
+      /** @type {{ done: true, value: unknown } | { done: false, why: 'lost' | 'conflict' | 'unknown' }} */
+      let r
+      try {
+        r = await this.#attempt(key, updater, u.save, got.json ?? null, got.version, token, t0 + u.lockTtlMs)
+      } finally {
+        // Rejects only when the cache closed meanwhile; the lock then expires by itself.
+        await this.#tier.unlock(key, token).catch(() => false)
+      }
+      if (r.done) return r.value
+      c.lockLost++
+      if (r.why === 'unknown' || attempt > u.lockRetries) throw errors.lockLost(key, r.why, attempt, u.lockTtlMs)
+    }
+  }
+
+  /**
+   * @param {string} key @param {(current: unknown) => unknown} updater
+   * @param {((v: unknown) => unknown) | undefined} save
+   * @param {string | null} json the value read with the lock @param {number} version
+   * @param {string} token @param {number} expiresAt performance.now() time the lock surely lasts to
+   * @returns {Promise<{ done: true, value: unknown } | { done: false, why: 'lost' | 'conflict' | 'unknown' }>}
+   */
+  async #attempt(key, updater, save, json, version, token, expiresAt) {
+    const p = this.#port
+    const current = await this.#current(key, json)
+    const next = await updater(current)
+    if (next === null || next === undefined) {
+      throw errors.invalidArg('the updater must return the new value; use invalidate() to remove a thread')
+    }
+    const { serialized } = await serializeAsync(next)
+    if (save) await save(next)
+    if (p.closed()) return { done: true, value: next }
+    const forMs = Math.max(0, Math.floor(expiresAt - performance.now()))
+    const w = await this.#tier.writeFenced(key, token, version, serialized, forMs)
+    switch (w.status) {
+      case 'written':
+        p.commit(key, /** @type {{}} */ (next), serialized.length)
+        return { done: true, value: next }
+      case 'unreachable':
+        // Redis went away after the lock was taken: as in-process semantics, the value is
+        // this instance's (L1) and L2 keeps the old one (counted in redisErrors by the tier).
+        p.c.lockUnavailable++
+        p.commit(key, /** @type {{}} */ (next), serialized.length)
+        return { done: true, value: next }
+      default:
+        return { done: false, why: w.status }
+    }
+  }
+
+  /**
+   * The current value of `key` for the updater: what Redis held under the lock; if nothing,
+   * L1's copy (written while Redis was away), else the loader's.
+   * @param {string} key @param {string | null} json
+   */
+  async #current(key, json) {
+    const hit = this.#port.parse(key, json)
+    if (hit !== undefined) return hit.value
+    const held = this.#port.peek(key)
+    if (held !== undefined && held !== null) return held
+    return this.#port.load(key)
+  }
+}
+
+/**
+ * The coordinator for a cache, or null when its L2 tier has no lock (none, or a test tier).
+ * @param {unknown} tier @param {Port} port
+ */
+function createDistributed(tier, port) {
+  const t = /** @type {Partial<LockingTier> | null} */ (tier)
+  if (!t || typeof t.lock !== 'function' || typeof t.unlock !== 'function' || typeof t.writeFenced !== 'function') return null
+  return new Distributed(/** @type {LockingTier} */ (t), port)
+}
+
+module.exports = { createDistributed, IN_PROCESS }
