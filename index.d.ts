@@ -55,6 +55,26 @@ export declare class RedisTier {
    */
   writeFenced(key: string, token: string, version: number, json: string, forMs: number, ttlSeconds?: number): Promise<TierFencedResult>
   /**
+   * The miss path of `getOrLoad` across instances, in one round trip within `timeoutMs`:
+   * the value of thread `key` if Redis has it; else its load lease for `ttlMs` if free
+   * (SET NX PX with a random token); else how long another instance's lease lasts.
+   */
+  lease(key: string, ttlMs: number): Promise<TierLeaseResult>
+  /**
+   * The lease holder's fill: stores `json` with the next version only if the thread's
+   * version is still `version` (nobody wrote it since the miss), then releases the lease,
+   * in one round trip. Resolves the new version, or `0` when skipped (a newer write) or
+   * Redis was not reached.
+   */
+  fillLeased(key: string, token: string, version: number, json: string, ttlSeconds?: number): Promise<number>
+  /** Gives up the load lease of `key` (the load failed or found nothing) if `token` holds it. */
+  unlease(key: string, token: string): Promise<boolean>
+  /**
+   * Extends the load lease of `key` to `ttlMs` from now if `token` still holds it.
+   * Resolves `false` when it is not yours any more (or Redis was not reached).
+   */
+  renewLease(key: string, token: string, ttlMs: number): Promise<boolean>
+  /**
    * Validates the options and opens nothing: an unreachable Redis never makes this throw.
    * Bad options throw `RangeError`/`TypeError` with code `ERR_INVALID_OPTION` naming the option.
    */
@@ -305,6 +325,23 @@ export interface TierFencedResult {
   status: 'written' | 'lost' | 'conflict' | 'unreachable' | 'unknown'
   /** The new version (`'written'`) or the current one (`'conflict'`); 0 otherwise. */
   version: number
+}
+
+/** What {@link RedisTier.lease} found. */
+export interface TierLeaseResult {
+  /**
+   * `'hit'`: the value is there (`json`); `'won'`: it is not, and the load lease is yours
+   * under `token` (load, then `fillLeased`); `'held'`: another instance is loading it (for
+   * at most `leftMs` more); `'unavailable'`: Redis could not be asked, or holds a value
+   * that is not ours: load without a lease.
+   */
+  status: 'hit' | 'won' | 'held' | 'unavailable'
+  json?: string | null
+  /** The thread's version (`'hit'`, `'won'`: pass it to `fillLeased`). */
+  version: number
+  token?: string
+  /** How long the other instance's lease lasts at most (`'held'`), ms. */
+  leftMs: number
 }
 
 /** What {@link RedisTier.lock} got. */

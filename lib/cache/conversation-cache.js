@@ -330,30 +330,38 @@ class ConversationCache {
 
   /** @param {string} key @param {Loader} load @param {Flight} f */
   async #fill(key, load, f) {
+    /** @type {import('./distributed.js').HeldLease | undefined} this instance's load lease (distributed single flight) */
+    let lease
     if (this.#l2 !== null) {
-      const hit = await this.#readL2(key)
-      if (hit !== undefined) {
+      const r = this.#dist !== null ? await this.#dist.coldRead(key, f) : { hit: await this.#readL2(key) }
+      if (r.hit !== undefined) {
         f.source = 'l2'
-        if (!f.stale && !this.#closed) this.#hold(key, hit.value, hit.size)
-        return hit.value
+        if (!f.stale && !this.#closed) this.#hold(key, r.hit.value, r.hit.size)
+        return r.hit.value
       }
+      lease = r.lease
     }
-    if (this.#limiter !== null) await this.#limiter.take()
-    if (f.settled) return null // closed while waiting for a token
-    const value = await this.#runLoader(key, load, f)
-    if (value === null || value === undefined) {
-      const ttlMs = this.#o.negativeTtlMs
-      if (ttlMs > 0 && !f.stale && !this.#closed) this.#l1.set(key, NONE, NONE_SIZE, { ttlMs, tags: [] })
-      return null
+    try {
+      if (this.#limiter !== null) await this.#limiter.take()
+      if (f.settled) return null // closed while waiting for a token
+      const value = await this.#runLoader(key, load, f)
+      if (value === null || value === undefined) {
+        const ttlMs = this.#o.negativeTtlMs
+        if (ttlMs > 0 && !f.stale && !this.#closed) this.#l1.set(key, NONE, NONE_SIZE, { ttlMs, tags: [] })
+        return null
+      }
+      // A value that cannot be serialized rejects here (ERR_CIRCULAR / ERR_BIGINT): every
+      // caller gets that error and nothing is cached.
+      const { serialized } = await serializeAsync(value)
+      if (!f.stale && !f.settled && !this.#closed) {
+        this.#hold(key, value, serialized.length)
+        this.#writeL2(key, serialized, undefined, lease)
+        lease = undefined // the fill releases it
+      }
+      return value
+    } finally {
+      if (lease !== undefined) this.#dist?.unlease(key, lease)
     }
-    // A value that cannot be serialized rejects here (ERR_CIRCULAR / ERR_BIGINT): every
-    // caller gets that error and nothing is cached.
-    const { serialized } = await serializeAsync(value)
-    if (!f.stale && !f.settled && !this.#closed) {
-      this.#hold(key, value, serialized.length)
-      this.#writeL2(key, serialized)
-    }
-    return value
   }
 
   /** @param {string} key @param {Loader} load @param {Flight} f @returns {Promise<unknown>} */
@@ -547,12 +555,16 @@ class ConversationCache {
     return out
   }
 
-  /** @param {string} key @param {string} json @param {number} [ttlMs] */
-  #writeL2(key, json, ttlMs) {
+  /**
+   * @param {string} key @param {string} json @param {number} [ttlMs]
+   * @param {import('./distributed.js').HeldLease} [lease] a loader's fill under a load lease
+   */
+  #writeL2(key, json, ttlMs, lease) {
     if (this.#l2 === null) return Promise.resolve()
     const ttlSeconds = ttlMs ? Math.max(1, Math.ceil(ttlMs / 1000)) : this.#o.redisTtlSeconds
     const counted = typeof this.#l2.stats === 'function' // it counts its own failures
-    const p = this.#l2.set(key, json, ttlSeconds).then(
+    const write = lease && this.#dist ? this.#dist.fill(key, json, ttlSeconds, lease) : this.#l2.set(key, json, ttlSeconds)
+    const p = write.then(
       (ok) => {
         if (!ok && !counted) this.#c.redisErrors++
       },
@@ -603,6 +615,8 @@ class ConversationCache {
         this.#hold(key, value, size)
       },
       closed: () => this.#closed,
+      l2Latency: (ms) => this.#latency.l2.add(ms),
+      loadLeaseMs: this.#o.loadLeaseMs,
       c: this.#c,
     }
   }

@@ -12,6 +12,13 @@
 // the newer value, up to lockRetries times, then rejects with ERR_LOCK_LOST. An increment
 // is never lost silently and never lands twice. When Redis cannot be asked at all (down,
 // circuit open) the update runs with in-process semantics (atomic within this process only).
+//
+// Distributed single flight of getOrLoad on a cold key (L1 and L2 miss): one round trip
+// answers the value, or gives this instance the load lease (SET NX PX loadLeaseMs), or says
+// another instance holds it. The lease holder renews it while its loader runs, then fills L2
+// (only if nobody wrote the thread since the miss) and frees the lease in one step; the others poll every 5-25 ms
+// until the value is there, or until the lease is free (its holder failed, found nothing or
+// died: a lease expires by itself) and they take it themselves.
 const { performance } = require('node:perf_hooks')
 
 const errors = require('./errors.js')
@@ -29,6 +36,19 @@ const IN_PROCESS = Symbol('in-process')
  */
 
 /**
+ * @typedef {object} LeasingTier
+ * @property {(key: string, ttlMs: number) => Promise<{ status: 'hit' | 'won' | 'held' | 'unavailable', json?: string | null, version: number, token?: string | null, leftMs: number }>} lease
+ * @property {(key: string, token: string, version: number, json: string, ttlSeconds?: number) => Promise<number>} fillLeased
+ * @property {(key: string, token: string) => Promise<boolean>} unlease
+ * @property {(key: string, token: string, ttlMs: number) => Promise<boolean>} renewLease
+ */
+
+/**
+ * A load lease this instance holds, renewed every loadLeaseMs / 3 until filled or given up.
+ * @typedef {{ token: string, version: number, renewal: ReturnType<typeof setInterval> }} HeldLease
+ */
+
+/**
  * What the cache lends the coordinator.
  * @typedef {object} Port
  * @property {(key: string, json: string | null | undefined) => { value: {}, size: number } | undefined} parse L2 text -> value
@@ -36,14 +56,24 @@ const IN_PROCESS = Symbol('in-process')
  * @property {(key: string) => Promise<unknown>} load the loader's value (null: none / no loader)
  * @property {(key: string, value: {}, size: number) => void} commit a write of `key` landed: L1 holds it
  * @property {() => boolean} closed
+ * @property {(ms: number) => void} l2Latency records one L2 round trip
+ * @property {number} loadLeaseMs
  * @property {import('./stats.js').Counters} c
  */
+
+/** Poll interval of a caller waiting for another instance's load: 5-25 ms, jittered. */
+const pollMs = () => 5 + Math.random() * 20
+/** A caller stops waiting (and loads itself) after this many lease lengths, whatever happens. */
+const MAX_WAIT_LEASES = 10
+
+/** @param {number} ms */
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 class Distributed {
   #tier
   #port
 
-  /** @param {LockingTier} tier @param {Port} port */
+  /** @param {LockingTier & LeasingTier} tier @param {Port} port */
   constructor(tier, port) {
     this.#tier = tier
     this.#port = port
@@ -131,6 +161,67 @@ class Distributed {
     if (held !== undefined && held !== null) return held
     return this.#port.load(key)
   }
+
+  /**
+   * The miss path of a flight across instances: the value from Redis (after waiting while
+   * another instance loads it), or the lease to load it (then fill with `fill`), or neither
+   * (Redis unavailable: load without a lease).
+   * @param {string} key @param {import('./single-flight.js').Flight} f
+   * @returns {Promise<{ hit?: { value: {}, size: number }, lease?: HeldLease }>}
+   */
+  async coldRead(key, f) {
+    const p = this.#port
+    const giveUpAt = performance.now() + MAX_WAIT_LEASES * p.loadLeaseMs
+    let waited = false
+    for (;;) {
+      const t0 = performance.now()
+      const r = await this.#tier.lease(key, p.loadLeaseMs).catch(() => null)
+      if (!waited) p.l2Latency(performance.now() - t0)
+      if (r === null || r.status === 'unavailable') return {}
+      if (r.status === 'hit') {
+        const hit = p.parse(key, r.json)
+        if (hit !== undefined && waited) p.c.distributedStampedePrevented++
+        return hit === undefined ? {} : { hit }
+      }
+      if (r.status === 'won') return typeof r.token === 'string' ? { lease: this.#held(key, r.token, r.version) } : {}
+      // Held by another instance: wait for its value (or for its lease to go).
+      if (f.settled || performance.now() >= giveUpAt) return {}
+      waited = true
+      await sleep(Math.min(pollMs(), Math.max(1, r.leftMs)))
+    }
+  }
+
+  /**
+   * Starts renewing a lease just won: a live leader keeps it however long its loader takes,
+   * a dead one loses it within loadLeaseMs.
+   * @param {string} key @param {string} token @param {number} version @returns {HeldLease}
+   */
+  #held(key, token, version) {
+    const ms = this.#port.loadLeaseMs
+    const renewal = setInterval(() => {
+      if (this.#port.closed()) clearInterval(renewal)
+      else this.#tier.renewLease(key, token, ms).catch(() => false)
+    }, Math.max(1, Math.floor(ms / 3)))
+    renewal.unref()
+    return { token, version, renewal }
+  }
+
+  /**
+   * The lease holder's fill (only if nobody wrote the thread since the miss), releasing
+   * the lease in the same step. Resolves true when it was sent (the tier counts failures).
+   * @param {string} key @param {string} json @param {number | undefined} ttlSeconds @param {HeldLease} lease
+   */
+  async fill(key, json, ttlSeconds, lease) {
+    clearInterval(lease.renewal)
+    await this.#tier.fillLeased(key, lease.token, lease.version, json, ttlSeconds)
+    return true
+  }
+
+  /** Gives a lease up (the load failed, found nothing, or its result is not to be stored). @param {string} key @param {HeldLease} lease */
+  unlease(key, lease) {
+    clearInterval(lease.renewal)
+    this.#tier.unlease(key, lease.token).catch(() => false)
+  }
 }
 
 /**
@@ -138,9 +229,10 @@ class Distributed {
  * @param {unknown} tier @param {Port} port
  */
 function createDistributed(tier, port) {
-  const t = /** @type {Partial<LockingTier> | null} */ (tier)
-  if (!t || typeof t.lock !== 'function' || typeof t.unlock !== 'function' || typeof t.writeFenced !== 'function') return null
-  return new Distributed(/** @type {LockingTier} */ (t), port)
+  const t = /** @type {Partial<LockingTier & LeasingTier> | null} */ (tier)
+  const methods = ['lock', 'unlock', 'writeFenced', 'lease', 'fillLeased', 'unlease', 'renewLease']
+  if (!t || methods.some((m) => typeof (/** @type {Record<string, unknown>} */ (t))[m] !== 'function')) return null
+  return new Distributed(/** @type {LockingTier & LeasingTier} */ (t), port)
 }
 
 module.exports = { createDistributed, IN_PROCESS }

@@ -116,6 +116,14 @@ export interface ConversationCacheOptions {
    * @default 2
    */
   lockRetries?: number
+  /**
+   * Distributed single flight (with Redis): on a cold key, the instance that takes this
+   * lease runs the loader and the others wait for its value in Redis; a lease whose holder
+   * died expires after this long, and the next caller loads. A loader slower than this may
+   * run once more in another instance.
+   * @default 3000
+   */
+  loadLeaseMs?: number
   /** Old API name of `maxEntries`. */
   maxSize?: number
   /** Old API name of `ttlMs`. */
@@ -159,6 +167,13 @@ export interface CacheStats {
   latency: { l1: TierLatency; l2: TierLatency; loader: TierLatency }
   /** Callers that joined a load already under way instead of starting one. */
   stampedePrevented: number
+  /**
+   * Cold loads (flights of getOrLoad that missed L1 and L2) that waited for another
+   * instance holding the load lease and took its value from Redis instead of running the
+   * loader here. Its callers count as `l2Hits`; callers that joined locally also count in
+   * `stampedePrevented`.
+   */
+  distributedStampedePrevented: number
   /** Failed L2 (Redis) calls, timeouts included. Redis failing is never an error to callers. */
   redisErrors: number
   /** L2 calls slower than `l2TimeoutMs` (answered as misses; also in `redisErrors`). */
@@ -261,6 +276,10 @@ export declare class ConversationCache {
    * (unless `negativeTtlMs`). A loader result that cannot be serialized rejects (ERR_CIRCULAR / ERR_BIGINT).
    * `loader` defaults to `options.loader`; with neither, the call rejects with ERR_INVALID_ARG.
    * A caller that joins a load under way shares that load (its own loader is not called).
+   * With Redis, a cold key is loaded once across all instances: one takes a load lease
+   * (`loadLeaseMs`) and runs the loader, the others wait for its value in Redis (polling
+   * every 5-25 ms) and load themselves only if the lease ends without a value (the holder
+   * failed, found nothing or died).
    */
   getOrLoad<T = any>(threadId: string, loader?: (threadId: string) => T | null | undefined | Promise<T | null | undefined>): Promise<T | null>
   /** The value from L1, else L2; null when neither holds it. Never loads. */

@@ -20,6 +20,7 @@ const DEFAULTS = Object.freeze({
   lockTtlMs: 5000,
   lockWaitMs: 10_000,
   lockRetries: 2,
+  loadLeaseMs: 3000,
 })
 
 /** Old TypeScript API name -> this API's name. */
@@ -42,6 +43,7 @@ const KNOWN = new Set([
   'lockTtlMs',
   'lockWaitMs',
   'lockRetries',
+  'loadLeaseMs',
   ...Object.keys(ALIASES),
 ])
 
@@ -177,7 +179,7 @@ function plainObjectOrInstance(name, v) {
 function normalizeOptions(options, env = process.env) {
   const raw = options === undefined ? {} : plainObject('options', options)
   const o = resolveAliases(raw)
-  const n = (/** @type {string} */ name, /** @type {number} */ dflt, /** @type {{min?: number}} */ lim = {}) =>
+  const n = (/** @type {string} */ name, /** @type {number} */ dflt, /** @type {{min?: number, max?: number}} */ lim = {}) =>
     o[name] === undefined ? dflt : number(nameOf(raw, name), o[name], lim)
 
   const loader = o.loader
@@ -204,6 +206,7 @@ function normalizeOptions(options, env = process.env) {
     memoryPressure: memoryPressure(o.memoryPressure),
     logger: o.logger === undefined ? null : logger(o.logger),
     ...lockOptions(o),
+    loadLeaseMs: n('loadLeaseMs', DEFAULTS.loadLeaseMs, { min: 1, max: MAX_LOCK_MS }),
   })
 }
 

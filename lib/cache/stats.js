@@ -9,6 +9,7 @@
  * @property {number} l2Hits
  * @property {number} misses
  * @property {number} stampedePrevented
+ * @property {number} distributedStampedePrevented cold loads taken from another instance's load (its lease) instead of running the loader here
  * @property {number} redisErrors
  * @property {number} loads loader calls
  * @property {number} loaderErrors loader calls that threw or rejected (timeouts included)
@@ -26,6 +27,7 @@ function newCounters() {
     l2Hits: 0,
     misses: 0,
     stampedePrevented: 0,
+    distributedStampedePrevented: 0,
     redisErrors: 0,
     loads: 0,
     loaderErrors: 0,
@@ -65,6 +67,7 @@ function toStats({ c, dropped, size, rateLimited, latency, l2 }) {
     avgLoaderLatency: latency.loader.mean,
     latency,
     stampedePrevented: c.stampedePrevented,
+    distributedStampedePrevented: c.distributedStampedePrevented,
     redisErrors: c.redisErrors + (l2?.redisErrors ?? 0),
     l2Timeouts: l2?.timeouts ?? 0,
     l2Corrupt: l2?.corrupt ?? 0,
@@ -125,6 +128,12 @@ function toFamilies({ c, dropped, size, rateLimited, l2: l2Stats }) {
     family('stampede_prevented_total', 'counter', 'Callers that joined a load already under way.', [
       [{ tier: 'loader' }, c.stampedePrevented],
     ]),
+    family(
+      'distributed_stampede_prevented_total',
+      'counter',
+      'Cold loads taken from another instance that held the load lease, instead of running the loader here.',
+      [[{ tier: 'loader' }, c.distributedStampedePrevented]],
+    ),
     family('loads_total', 'counter', 'Loader calls.', [[{ tier: 'loader' }, c.loads]]),
     family('loader_errors_total', 'counter', 'Loader calls that failed (timeouts included).', [
       [{ tier: 'loader' }, c.loaderErrors],

@@ -9,12 +9,15 @@
 //!   (a slow updater) gets [`Fenced::LockLost`] and writes nothing, so it can never
 //!   overwrite what the next holder wrote.
 //! - [`RedisL2::unlock`]: compare-and-delete; only the owner releases.
+//! - [`RedisL2::lease`] / [`RedisL2::fill_leased`] / [`RedisL2::unlease`] (`lease.rs`): the
+//!   load lease of a cold key, so that N instances run the loader once in total.
 //!
 //! Redis failing is not an error here either: the outcomes say what happened
 //! ([`Acquire::Unavailable`], [`Fenced::Unreachable`], ...) and the caller decides (the
 //! cache falls back to in-process semantics when the lock cannot be had at all).
 
 pub mod keys;
+mod lease;
 mod scripts;
 
 use std::time::{Duration, Instant};
@@ -24,6 +27,7 @@ use redis::Value;
 use crate::cache::l2::{Failure, RedisL2};
 use crate::error::{Code, Error, Result};
 
+pub use lease::Lease;
 use scripts::{ACQUIRE, FENCED_WRITE, RELEASE};
 
 /// First backoff step between two tries for a busy lock; doubles up to [`BACKOFF_MAX`],
@@ -85,12 +89,12 @@ pub fn new_token() -> Result<String> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
-/// A duration in whole ms (>= 1), for a `PX` argument.
-fn px(d: Duration) -> Result<String> {
+/// A duration in whole ms (>= 1), for a `PX` argument; `name` is the option it came from.
+pub(crate) fn px(d: Duration, name: &str) -> Result<String> {
     let ms = d.as_millis();
     if ms == 0 || ms > u128::from(MAX_TTL_MS) {
         return Err(Error::invalid_option(
-            "lockTtlMs",
+            name,
             format!("must be from 1 to {MAX_TTL_MS} ms, got {ms}"),
         ));
     }
@@ -139,7 +143,7 @@ impl RedisL2 {
         self.check_open()?;
         let k = self.keys_of(id)?;
         let token = new_token()?;
-        let ttl_ms = px(ttl)?;
+        let ttl_ms = px(ttl, "lockTtlMs")?;
         let deadline = Instant::now() + wait;
         let mut tries = 0u32;
         // Whether another holder was seen: then running out of time is `Busy`, never
@@ -296,6 +300,7 @@ pub(crate) struct ThreadKeys {
     pub value: Vec<u8>,
     pub ver: Vec<u8>,
     pub lock: Vec<u8>,
+    pub lease: Vec<u8>,
 }
 
 impl RedisL2 {
@@ -307,6 +312,7 @@ impl RedisL2 {
             value,
             ver: keys::ver_key(p, id),
             lock: keys::lock_key(p, id),
+            lease: keys::lease_key(p, id),
         })
     }
 }
@@ -344,9 +350,9 @@ mod tests {
 
     #[test]
     fn ttl_bounds_are_checked() {
-        assert!(px(Duration::ZERO).is_err());
-        assert!(px(Duration::from_millis(MAX_TTL_MS + 1)).is_err());
-        assert_eq!(px(Duration::from_millis(250)).unwrap(), "250");
+        assert!(px(Duration::ZERO, "x").unwrap_err().message.contains("`x`"));
+        assert!(px(Duration::from_millis(MAX_TTL_MS + 1), "x").is_err());
+        assert_eq!(px(Duration::from_millis(250), "x").unwrap(), "250");
     }
 
     #[test]

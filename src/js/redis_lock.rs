@@ -8,7 +8,7 @@ use napi::bindgen_prelude::*;
 use napi::ValueType;
 use napi_derive::napi;
 
-use crate::cache::lock::{Acquire, Fenced, MAX_TTL_MS};
+use crate::cache::lock::{Acquire, Fenced, Lease, MAX_TTL_MS};
 use crate::error::{Code, Error as CoreError, Result as CoreResult};
 use crate::js::redis_tier::{
     json_arg, key_arg, napi_err, spawn, ttl_arg, type_name, JsText, RedisTier,
@@ -43,7 +43,25 @@ pub struct TierFencedResult {
     pub version: f64,
 }
 
-/// A non-negative integer number of milliseconds named `name`, at most `max`.
+/// What {@link RedisTier.lease} found.
+#[napi(object, object_from_js = false)]
+pub struct TierLeaseResult {
+    /// `'hit'`: the value is there (`json`); `'won'`: it is not, and the load lease is yours
+    /// under `token` (load, then `fillLeased`); `'held'`: another instance is loading it (for
+    /// at most `leftMs` more); `'unavailable'`: Redis could not be asked, or holds a value
+    /// that is not ours: load without a lease.
+    #[napi(ts_type = "'hit' | 'won' | 'held' | 'unavailable'")]
+    pub status: String,
+    #[napi(ts_type = "string | null")]
+    pub json: Option<JsText>,
+    /// The thread's version (`'hit'`, `'won'`: pass it to `fillLeased`).
+    pub version: f64,
+    pub token: Option<String>,
+    /// How long the other instance's lease lasts at most (`'held'`), ms.
+    pub left_ms: f64,
+}
+
+/// A non-negative integer (milliseconds, a version) named `name`, within `[min, max]`.
 fn ms_arg(v: &Unknown, name: &str, min: f64, max: f64) -> CoreResult<u64> {
     let n = match v.get_type().map_err(napi_err)? {
         // SAFETY: the value was just checked to be a JS number.
@@ -77,6 +95,8 @@ fn token_arg(v: &Unknown) -> CoreResult<String> {
 }
 
 const MAX_MS: f64 = MAX_TTL_MS as f64;
+/// Versions travel as JS numbers: exact up to 2^53 - 1.
+const MAX_VERSION: f64 = 9_007_199_254_740_991.0;
 
 #[napi]
 impl RedisTier {
@@ -176,7 +196,7 @@ impl RedisTier {
             Ok((
                 k,
                 token_arg(&token)?,
-                ms_arg(&version, "version", 0.0, 9_007_199_254_740_991.0)?,
+                ms_arg(&version, "version", 0.0, MAX_VERSION)?,
                 json_arg(&json)?,
                 ms_arg(&for_ms, "forMs", 0.0, MAX_MS)?,
                 ttl_arg(ttl_seconds)?,
@@ -200,6 +220,137 @@ impl RedisTier {
                 status: status.into(),
                 version: version as f64,
             })
+        })
+    }
+
+    /// The miss path of `getOrLoad` across instances, in one round trip within `timeoutMs`:
+    /// the value of thread `key` if Redis has it; else its load lease for `ttlMs` if free
+    /// (SET NX PX with a random token); else how long another instance's lease lasts.
+    #[napi(
+        ts_args_type = "key: string, ttlMs: number",
+        ts_return_type = "Promise<TierLeaseResult>"
+    )]
+    pub fn lease<'env>(
+        &self,
+        env: &'env Env,
+        key: Unknown,
+        ttl_ms: Unknown,
+    ) -> Result<PromiseRaw<'env, TierLeaseResult>> {
+        let args =
+            key_arg(&key).and_then(|k| Ok((k, ms_arg(&ttl_ms, "loadLeaseMs", 1.0, MAX_MS)?)));
+        let inner = self.inner.clone();
+        spawn(env, async move {
+            let (key, ttl) = args?;
+            let r = inner.lease(&key, Duration::from_millis(ttl)).await?;
+            let mut out = TierLeaseResult {
+                status: String::new(),
+                json: None,
+                version: 0.0,
+                token: None,
+                left_ms: 0.0,
+            };
+            match r {
+                Lease::Hit(v) => {
+                    out.status = "hit".into();
+                    out.json = v.payload.map(JsText::from_payload);
+                    out.version = v.version as f64;
+                }
+                Lease::Won { token, version } => {
+                    out.status = "won".into();
+                    out.token = Some(token);
+                    out.version = version as f64;
+                }
+                Lease::Held { left } => {
+                    out.status = "held".into();
+                    out.left_ms = left.as_millis() as f64;
+                }
+                Lease::Unavailable => out.status = "unavailable".into(),
+            }
+            Ok(out)
+        })
+    }
+
+    /// The lease holder's fill: stores `json` with the next version only if the thread's
+    /// version is still `version` (nobody wrote it since the miss), then releases the lease,
+    /// in one round trip. Resolves the new version, or `0` when skipped (a newer write) or
+    /// Redis was not reached.
+    #[napi(
+        ts_args_type = "key: string, token: string, version: number, json: string, ttlSeconds?: number",
+        ts_return_type = "Promise<number>"
+    )]
+    pub fn fill_leased<'env>(
+        &self,
+        env: &'env Env,
+        key: Unknown,
+        token: Unknown,
+        version: Unknown,
+        json: Unknown,
+        ttl_seconds: Option<Unknown>,
+    ) -> Result<PromiseRaw<'env, f64>> {
+        let args = key_arg(&key).and_then(|k| {
+            Ok((
+                k,
+                token_arg(&token)?,
+                ms_arg(&version, "version", 0.0, MAX_VERSION)?,
+                json_arg(&json)?,
+                ttl_arg(ttl_seconds)?,
+            ))
+        });
+        let inner = self.inner.clone();
+        spawn(env, async move {
+            let (key, token, version, json, ttl) = args?;
+            let r = inner
+                .fill_leased(&key, &token, version, json.as_bytes(), ttl)
+                .await?;
+            Ok(r.unwrap_or(0) as f64)
+        })
+    }
+
+    /// Gives up the load lease of `key` (the load failed or found nothing) if `token` holds it.
+    #[napi(
+        ts_args_type = "key: string, token: string",
+        ts_return_type = "Promise<boolean>"
+    )]
+    pub fn unlease<'env>(
+        &self,
+        env: &'env Env,
+        key: Unknown,
+        token: Unknown,
+    ) -> Result<PromiseRaw<'env, bool>> {
+        let args = key_arg(&key).and_then(|k| Ok((k, token_arg(&token)?)));
+        let inner = self.inner.clone();
+        spawn(env, async move {
+            let (key, token) = args?;
+            inner.unlease(&key, &token).await
+        })
+    }
+
+    /// Extends the load lease of `key` to `ttlMs` from now if `token` still holds it.
+    /// Resolves `false` when it is not yours any more (or Redis was not reached).
+    #[napi(
+        ts_args_type = "key: string, token: string, ttlMs: number",
+        ts_return_type = "Promise<boolean>"
+    )]
+    pub fn renew_lease<'env>(
+        &self,
+        env: &'env Env,
+        key: Unknown,
+        token: Unknown,
+        ttl_ms: Unknown,
+    ) -> Result<PromiseRaw<'env, bool>> {
+        let args = key_arg(&key).and_then(|k| {
+            Ok((
+                k,
+                token_arg(&token)?,
+                ms_arg(&ttl_ms, "loadLeaseMs", 1.0, MAX_MS)?,
+            ))
+        });
+        let inner = self.inner.clone();
+        spawn(env, async move {
+            let (key, token, ttl) = args?;
+            inner
+                .renew_lease(&key, &token, Duration::from_millis(ttl))
+                .await
         })
     }
 }

@@ -91,6 +91,57 @@ return {1, nv}
 "#
 );
 
+// The miss path of getOrLoad across instances: the value if there; else the load lease if
+// free (SET NX PX); else who holds it for how long.
+// KEYS[1] value, KEYS[2] version, KEYS[3] lease; ARGV[1] token, ARGV[2] lease ms.
+// -> {1, value, version|false} hit; {2, false, version|false} lease won;
+//    {3, false, false, remaining ms (>= 1)} held by another instance.
+lua!(
+    LEASE,
+    r#"
+local v = redis.call('GET', KEYS[1])
+local ver = redis.call('GET', KEYS[2])
+if v then return {1, v, ver} end
+if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, false, ver} end
+local left = redis.call('PTTL', KEYS[3])
+if left < 1 then left = 1 end
+return {3, false, false, left}
+"#
+);
+
+// The lease holder's fill: writes only if nobody wrote the thread since the miss (version
+// unchanged), so a fill never overwrites a newer value; then releases the lease if it is
+// still this token's. Fill first, release second, in one step: a waiter never sees the
+// lease gone before the value is there.
+// KEYS[1] value, KEYS[2] version, KEYS[3] lease; ARGV[1] version seen at the miss
+// ('0' = none), ARGV[2] envelope, ARGV[3] ttl seconds, ARGV[4] token.
+// -> the new version, or 0 when skipped.
+lua!(
+    FILL_LEASED,
+    r#"
+local v = redis.call('GET', KEYS[2]) or '0'
+local nv = 0
+if v == ARGV[1] then
+  nv = redis.call('INCR', KEYS[2])
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
+if redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
+return nv
+"#
+);
+
+// Keeps a lease (or lock) alive while its holder works: a new expiry, only for its owner.
+// KEYS[1] lease; ARGV[1] token, ARGV[2] ttl ms. -> 1 renewed, 0 not ours any more.
+lua!(
+    RENEW,
+    r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"#
+);
+
 impl Lua {
     pub fn hash(&self) -> &str {
         &self.hash
@@ -136,7 +187,14 @@ mod tests {
 
     #[test]
     fn hashes_are_sha1_hex() {
-        for s in [&ACQUIRE, &RELEASE, &FENCED_WRITE] {
+        for s in [
+            &ACQUIRE,
+            &RELEASE,
+            &FENCED_WRITE,
+            &LEASE,
+            &FILL_LEASED,
+            &RENEW,
+        ] {
             assert_eq!(s.hash().len(), 40);
             assert!(s.hash().bytes().all(|b| b.is_ascii_hexdigit()));
         }
