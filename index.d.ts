@@ -50,8 +50,9 @@ export declare class RedisTier {
   unlock(key: string, token: string): Promise<boolean>
   /**
    * Writes `json` as thread `key`'s value with the next version, only if `token` still
-   * holds the lock AND the version is still `version` (as read by `lock`). Retries Redis
-   * failures for up to `forMs` (the lock's remaining time); a retry never applies twice.
+   * holds the lock AND the version is still `version` (as read by `lock`), releasing the
+   * lock in the same step when it writes (otherwise call `unlock`). Retries Redis failures
+   * for up to `forMs` (the lock's remaining time); a retry never applies twice.
    */
   writeFenced(key: string, token: string, version: number, json: string, forMs: number, ttlSeconds?: number): Promise<TierFencedResult>
   /**
@@ -317,7 +318,7 @@ export declare function shutdownSerializationPool(): Promise<void>
 /** What {@link RedisTier.writeFenced} did. */
 export interface TierFencedResult {
   /**
-   * `'written'`; `'lost'`: the lock is not yours any more, nothing written; `'conflict'`:
+   * `'written'` (the lock is released); `'lost'`: the lock is not yours any more, nothing written; `'conflict'`:
    * the version moved under the lock, nothing written; `'unreachable'`: Redis could not be
    * reached in time, nothing written; `'unknown'`: a try may have been applied but its
    * reply never came and the lock expired before that could be settled.

@@ -114,7 +114,11 @@ async fn fenced_write_stores_value_and_next_version_then_reads_back_under_the_lo
     assert!((3590..=3600).contains(&ttl), "ttl {ttl}");
     // The plain read path sees it (same value key).
     assert_eq!(t.get("t").await.unwrap().as_deref(), Some(r#"{"n":1}"#));
-    assert!(t.unlock("t", &token).await.unwrap());
+    // The write released the lock, leaving a receipt another holder may take at once.
+    assert_eq!(
+        server.raw_str(&["GET", "agent-core:conv:{t}:lock"]),
+        format!("$36\r\n{token}:w:1\r\n")
+    );
 
     let (token, cur) = held(&t, "t", LONG).await;
     assert_eq!(
@@ -131,6 +135,11 @@ async fn fenced_write_stores_value_and_next_version_then_reads_back_under_the_lo
     assert_eq!(w, Fenced::Written(2));
     let ttl = int(server.raw_str(&["TTL", "agent-core:conv:{t}"]));
     assert!((50..=60).contains(&ttl), "ttl {ttl}");
+    // Its owner may still clear its receipt; nobody else can.
+    assert!(!t
+        .unlock("t", "0123456789abcdef0123456789abcdef")
+        .await
+        .unwrap());
     assert!(t.unlock("t", &token).await.unwrap());
     assert_eq!(t.stats().sets, 2);
 }
@@ -225,7 +234,17 @@ async fn repeating_an_applied_write_is_recognised_not_applied_twice() {
         server.raw_str(&["GET", "agent-core:conv:{t}:ver"]),
         "$1\r\n1\r\n"
     );
-    assert!(t.unlock("t", &token).await.unwrap());
+    // Once another holder took the lock over, the receipt is gone: a late repeat cannot
+    // tell whether it was applied and is refused (nothing is written twice).
+    let other = tier(server.url());
+    let (tb, cur) = held(&other, "t", LONG).await;
+    assert_eq!(cur.version, 1);
+    let late = t
+        .write_fenced("t", &token, 0, br#"{"n":1}"#, None, in_(LONG))
+        .await
+        .unwrap();
+    assert_eq!(late, Fenced::LockLost);
+    assert!(other.unlock("t", &tb).await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,8 +316,8 @@ async fn concurrent_holders_lose_no_increment() {
                     )
                     .await
                     .unwrap();
+                // The write released the lock.
                 assert!(matches!(w, Fenced::Written(_)), "{w:?}");
-                assert!(t.unlock("counter", &token).await.unwrap());
             }
         }));
     }

@@ -1,14 +1,12 @@
 // A ConversationCache in a process of its own, driven over IPC by the lock / distributed
-// single-flight tests and the coherence-locks benchmark (not a test file itself).
+// single-flight tests (not a test file itself; started through lock-children.mjs).
 //
 //   fork('lock-child.mjs', [JSON.stringify(cacheOptions)])  -> sends { type: 'ready' }
 //   send { id, cmd: 'inc', key, n, updater?: { slowEvery, slowMs }, opts? }  (n concurrent update() increments)
-//   send { id, cmd: 'bench', keys, n, concurrency, opts? }                   (timed increments, latencies back)
 //   send { id, cmd: 'load', key, callers, loadMs, countFile }               (callers concurrent getOrLoad)
 //   send { id, cmd: 'get', key } / { id, cmd: 'stats' } / { id, cmd: 'close' } (then it exits)
 // Each reply is { id, ...result } or { id, error: { code, message } }.
 import { appendFileSync } from 'node:fs'
-import { performance } from 'node:perf_hooks'
 import { ConversationCache } from '@povc/agent-core-native'
 
 const options = JSON.parse(process.argv[2] ?? '{}')
@@ -51,25 +49,6 @@ async function handle(m) {
         else rejected[codeOf(s.reason)] = (rejected[codeOf(s.reason)] ?? 0) + 1
       }
       return { ok, rejected, startedAt, endedAt: Date.now(), stats: cache.getStats() }
-    }
-    case 'bench': {
-      // `concurrency` workers, each running increments of a random key of `keys` in turn.
-      /** @type {number[]} */
-      const lat = []
-      const inc = incrementer()
-      let left = m.n
-      const worker = async () => {
-        while (left > 0) {
-          left--
-          const key = m.keys[Math.floor(Math.random() * m.keys.length)]
-          const t0 = performance.now()
-          await cache.update(key, inc, m.opts)
-          lat.push(performance.now() - t0)
-        }
-      }
-      const t0 = performance.now()
-      await Promise.all(Array.from({ length: m.concurrency }, worker))
-      return { ms: performance.now() - t0, lat, stats: cache.getStats() }
     }
     case 'load': {
       let loads = 0

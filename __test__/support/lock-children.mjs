@@ -22,10 +22,11 @@ const CHILD = fileURLToPath(new URL('./lock-child.mjs', import.meta.url))
 
 /**
  * @param {Record<string, unknown>} cacheOptions passed to each child's ConversationCache
+ * @param {string} [script] the child script (default lock-child.mjs; it must speak the same IPC)
  * @returns {Promise<Child>}
  */
-export async function startChild(cacheOptions) {
-  const proc = fork(CHILD, [JSON.stringify(cacheOptions)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+export async function startChild(cacheOptions, script = CHILD) {
+  const proc = fork(script, [JSON.stringify(cacheOptions)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   /** @type {Map<number, { resolve: (v: any) => void, reject: (e: Error) => void }>} */
   const pending = new Map()
   /** @type {Map<string, Array<(m: any) => void>>} */
@@ -97,9 +98,9 @@ export async function startChild(cacheOptions) {
 }
 
 /**
- * @param {number} n @param {Record<string, unknown>} cacheOptions
+ * @param {number} n @param {Record<string, unknown>} cacheOptions @param {string} [script]
  * @returns {Promise<Child[]>}
  */
-export function startChildren(n, cacheOptions) {
-  return Promise.all(Array.from({ length: n }, () => startChild(cacheOptions)))
+export function startChildren(n, cacheOptions, script) {
+  return Promise.all(Array.from({ length: n }, () => startChild(cacheOptions, script)))
 }

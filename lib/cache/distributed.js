@@ -6,7 +6,8 @@
 //   lock (SET NX PX token; reads value + version in the same round trip)
 //   -> updater(current) -> serialize -> save(next)
 //   -> fenced write: value + next version, only if the lock is still ours AND the version is
-//      still the one read -> L1 -> release (compare-and-delete)
+//      still the one read, releasing the lock in the same step -> L1
+//   (any other ending releases the lock with a compare-and-delete)
 //
 // A holder whose lock expired (a slow updater or save) writes nothing: it tries again with
 // the newer value, up to lockRetries times, then rejects with ERR_LOCK_LOST. An increment
@@ -101,13 +102,14 @@ class Distributed {
         throw errors.lockTimeout(key, u.lockWaitMs)
       }
       const token = got.token
-      /** @type {{ done: true, value: unknown } | { done: false, why: 'lost' | 'conflict' | 'unknown' }} */
+      /** @type {{ done: true, released: boolean, value: unknown } | { done: false, released: false, why: 'lost' | 'conflict' | 'unknown' } | undefined} */
       let r
       try {
         r = await this.#attempt(key, updater, u.save, got.json ?? null, got.version, token, t0 + u.lockTtlMs)
       } finally {
-        // Rejects only when the cache closed meanwhile; the lock then expires by itself.
-        await this.#tier.unlock(key, token).catch(() => false)
+        // The fenced write released the lock when it wrote; otherwise release it here
+        // (rejects only when the cache closed meanwhile: the lock then expires by itself).
+        if (!r?.released) await this.#tier.unlock(key, token).catch(() => false)
       }
       if (r.done) return r.value
       c.lockLost++
@@ -120,7 +122,7 @@ class Distributed {
    * @param {((v: unknown) => unknown) | undefined} save
    * @param {string | null} json the value read with the lock @param {number} version
    * @param {string} token @param {number} expiresAt performance.now() time the lock surely lasts to
-   * @returns {Promise<{ done: true, value: unknown } | { done: false, why: 'lost' | 'conflict' | 'unknown' }>}
+   * @returns {Promise<{ done: true, released: boolean, value: unknown } | { done: false, released: false, why: 'lost' | 'conflict' | 'unknown' }>}
    */
   async #attempt(key, updater, save, json, version, token, expiresAt) {
     const p = this.#port
@@ -131,21 +133,21 @@ class Distributed {
     }
     const { serialized } = await serializeAsync(next)
     if (save) await save(next)
-    if (p.closed()) return { done: true, value: next }
+    if (p.closed()) return { done: true, released: false, value: next }
     const forMs = Math.max(0, Math.floor(expiresAt - performance.now()))
     const w = await this.#tier.writeFenced(key, token, version, serialized, forMs)
     switch (w.status) {
       case 'written':
         p.commit(key, /** @type {{}} */ (next), serialized.length)
-        return { done: true, value: next }
+        return { done: true, released: true, value: next }
       case 'unreachable':
         // Redis went away after the lock was taken: as in-process semantics, the value is
         // this instance's (L1) and L2 keeps the old one (counted in redisErrors by the tier).
         p.c.lockUnavailable++
         p.commit(key, /** @type {{}} */ (next), serialized.length)
-        return { done: true, value: next }
+        return { done: true, released: false, value: next }
       default:
-        return { done: false, why: w.status }
+        return { done: false, released: false, why: w.status }
     }
   }
 

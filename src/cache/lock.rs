@@ -5,9 +5,9 @@
 //!   lost reply recognises its own token), retried with jittered exponential backoff until
 //!   `wait` runs out. It reads the thread's value and version in the same round trip.
 //! - [`RedisL2::write_fenced`]: writes value + next version only if the lock still holds this
-//!   token AND the version is still the one read under the lock. A holder whose lock expired
-//!   (a slow updater) gets [`Fenced::LockLost`] and writes nothing, so it can never
-//!   overwrite what the next holder wrote.
+//!   token AND the version is still the one read under the lock, and releases the lock in
+//!   the same step. A holder whose lock expired (a slow updater) gets [`Fenced::LockLost`]
+//!   and writes nothing, so it can never overwrite what the next holder wrote.
 //! - [`RedisL2::unlock`]: compare-and-delete; only the owner releases.
 //! - [`RedisL2::lease`] / [`RedisL2::fill_leased`] / [`RedisL2::unlease`] (`lease.rs`): the
 //!   load lease of a cold key, so that N instances run the loader once in total.
@@ -34,6 +34,8 @@ use scripts::{ACQUIRE, FENCED_WRITE, RELEASE};
 /// each sleep drawn at random from its upper half (jitter), never past the holder's expiry.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(1);
 pub const BACKOFF_MAX: Duration = Duration::from_millis(32);
+/// How much longer than a write's deadline its receipt is kept (see [`RedisL2::write_fenced`]).
+const RECEIPT_MARGIN: Duration = Duration::from_secs(1);
 /// Shortest deadline of a release.
 pub const RELEASE_TIMEOUT_MIN: Duration = Duration::from_millis(500);
 /// Longest lock (or lease) accepted, in ms.
@@ -62,7 +64,7 @@ pub enum Acquire {
 /// What [`RedisL2::write_fenced`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fenced {
-    /// Written; the thread's new version.
+    /// Written, and the lock released; the thread's new version.
     Written(u64),
     /// The lock is not this token's any more (it expired; maybe another holder took it).
     /// Nothing was written.
@@ -217,9 +219,11 @@ impl RedisL2 {
     }
 
     /// Writes `payload` as thread `id`'s value with the next version, only if `token` still
-    /// holds the lock and the version is still `expected` (as read under the lock). Tries
-    /// again on Redis failures until `until`; a retry of a write that was applied but whose
-    /// reply got lost is recognised (the lock is marked by the write), never applied twice.
+    /// holds the lock and the version is still `expected` (as read under the lock), and
+    /// releases the lock in the same step ([`Fenced::Written`]; otherwise the lock is left as
+    /// it is, for [`RedisL2::unlock`]). Tries again on Redis failures until `until`; a retry
+    /// of a write that was applied but whose reply got lost is recognised (the write leaves a
+    /// receipt in place of the lock), never applied twice.
     pub async fn write_fenced(
         &self,
         id: &str,
@@ -240,12 +244,21 @@ impl RedisL2 {
         let mut tries = 0u32;
         loop {
             tries += 1;
+            let per_try = left(until, self.config().timeout);
+            // The receipt must outlive every retry of this call.
+            let receipt_ms = (per_try + RECEIPT_MARGIN).as_millis().to_string();
             let r = self
                 .eval_within(
                     &FENCED_WRITE,
                     &[&k.value, &k.ver, &k.lock],
-                    &[token.as_bytes(), expected.as_bytes(), &env, ttl.as_bytes()],
-                    left(until, self.config().timeout),
+                    &[
+                        token.as_bytes(),
+                        expected.as_bytes(),
+                        &env,
+                        ttl.as_bytes(),
+                        receipt_ms.as_bytes(),
+                    ],
+                    per_try,
                 )
                 .await;
             match r {

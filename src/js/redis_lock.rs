@@ -33,7 +33,7 @@ pub struct TierLockResult {
 /// What {@link RedisTier.writeFenced} did.
 #[napi(object, object_from_js = false)]
 pub struct TierFencedResult {
-    /// `'written'`; `'lost'`: the lock is not yours any more, nothing written; `'conflict'`:
+    /// `'written'` (the lock is released); `'lost'`: the lock is not yours any more, nothing written; `'conflict'`:
     /// the version moved under the lock, nothing written; `'unreachable'`: Redis could not be
     /// reached in time, nothing written; `'unknown'`: a try may have been applied but its
     /// reply never came and the lock expired before that could be settled.
@@ -175,8 +175,9 @@ impl RedisTier {
     }
 
     /// Writes `json` as thread `key`'s value with the next version, only if `token` still
-    /// holds the lock AND the version is still `version` (as read by `lock`). Retries Redis
-    /// failures for up to `forMs` (the lock's remaining time); a retry never applies twice.
+    /// holds the lock AND the version is still `version` (as read by `lock`), releasing the
+    /// lock in the same step when it writes (otherwise call `unlock`). Retries Redis failures
+    /// for up to `forMs` (the lock's remaining time); a retry never applies twice.
     #[napi(
         ts_args_type = "key: string, token: string, version: number, json: string, forMs: number, ttlSeconds?: number",
         ts_return_type = "Promise<TierFencedResult>"

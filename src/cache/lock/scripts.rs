@@ -28,9 +28,9 @@ macro_rules! lua {
     };
 }
 
-// Takes the lock (or the lease) for a fresh token, or confirms that this token already holds
-// it (a retry after a reply that never came). A value left by a finished write
-// (`<token>:w:<ver>`) still belongs to that writer until it releases.
+// Takes the lock for a fresh token, or confirms that this token already holds it (a retry
+// after a reply that never came). A receipt left by a finished write (`<token>:w:<ver>`,
+// see FENCED_WRITE) is a free lock.
 // KEYS[1] lock, KEYS[2] value, KEYS[3] version; ARGV[1] token, ARGV[2] ttl in ms,
 // ARGV[3] '1' to read the value and version with the lock.
 // -> {0, value|false, version|false} when held, else {remaining ms of the holder (>= 1)}.
@@ -38,7 +38,7 @@ lua!(
     ACQUIRE,
     r#"
 local cur = redis.call('GET', KEYS[1])
-if cur == false or cur == ARGV[1] then
+if cur == false or cur == ARGV[1] or string.find(cur, ':w:', 1, true) then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   if ARGV[3] == '1' then
     return {0, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
@@ -51,7 +51,7 @@ return {left}
 "#
 );
 
-// Compare-and-delete: only the owner (token, or token after its write) releases.
+// Compare-and-delete: only the owner (its token, or its write's receipt) releases.
 // KEYS[1] lock; ARGV[1] token. -> 1 deleted, 0 not ours (expired, taken over).
 lua!(
     RELEASE,
@@ -66,13 +66,16 @@ return 0
 "#
 );
 
-// The fenced write: the value and the next version, only if the lock is still this token's
-// and the version is the one read under it. Marks the lock `<token>:w:<ver>` so that a
-// retry of the same call (its reply lost) learns it was applied instead of writing twice.
+// The fenced write, which also releases the lock: the value and the next version, only if
+// the lock is still this token's and the version is the one read under it. The lock is
+// replaced by a receipt `<token>:w:<ver>` that any other instance may take over at once
+// (a free lock for ACQUIRE) but that lets a retry of this same call (its reply lost) learn
+// that it was applied, instead of writing twice.
 // KEYS[1] value, KEYS[2] version, KEYS[3] lock; ARGV[1] token, ARGV[2] expected version
-// ('0' = none), ARGV[3] envelope, ARGV[4] ttl seconds.
-// -> {1, ver} written, {2, ver} already written by this token, {0, 0} lock lost,
-//    {-1, current version} the version moved (a write that did not take the lock).
+// ('0' = none), ARGV[3] envelope, ARGV[4] ttl seconds, ARGV[5] receipt life in ms.
+// -> {1, ver} written (lock released), {2, ver} already written by this call, {0, 0} lock
+//    lost, {-1, current version} the version moved (a write that did not take the lock;
+//    the lock is still held).
 lua!(
     FENCED_WRITE,
     r#"
@@ -86,7 +89,7 @@ local v = redis.call('GET', KEYS[2]) or '0'
 if v ~= ARGV[2] then return {-1, tonumber(v) or -1} end
 local nv = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
-redis.call('SET', KEYS[3], mark .. nv, 'KEEPTTL')
+redis.call('SET', KEYS[3], mark .. nv, 'PX', ARGV[5])
 return {1, nv}
 "#
 );
