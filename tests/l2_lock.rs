@@ -29,6 +29,13 @@ async fn held(t: &RedisL2, id: &str, ttl: Duration) -> (String, Versioned) {
     }
 }
 
+/// A fenced write with the default TTL and a 5 s deadline.
+async fn write(t: &RedisL2, id: &str, token: &str, expected: u64, payload: &[u8]) -> Fenced {
+    t.write_fenced(id, token, expected, payload, None, in_(LONG))
+        .await
+        .unwrap()
+}
+
 fn int(reply: String) -> i64 {
     reply.trim_start_matches(':').trim().parse().unwrap()
 }
@@ -101,10 +108,7 @@ async fn fenced_write_stores_value_and_next_version_then_reads_back_under_the_lo
     let server = RedisServer::start();
     let t = tier(server.url());
     let (token, cur) = held(&t, "t", LONG).await;
-    let w = t
-        .write_fenced("t", &token, cur.version, br#"{"n":1}"#, None, in_(LONG))
-        .await
-        .unwrap();
+    let w = write(&t, "t", &token, cur.version, br#"{"n":1}"#).await;
     assert_eq!(w, Fenced::Written(1));
     assert_eq!(
         server.raw_str(&["GET", "agent-core:conv:{t}:ver"]),
@@ -156,17 +160,11 @@ async fn a_holder_whose_lock_expired_writes_nothing_and_cannot_release_the_next_
     // The lock expired: another holder takes it and writes.
     let (token, cur) = held(&next, "t", LONG).await;
     assert_eq!(cur.version, 0);
-    let w = next
-        .write_fenced("t", &token, 0, br#"{"by":"next"}"#, None, in_(LONG))
-        .await
-        .unwrap();
+    let w = write(&next, "t", &token, 0, br#"{"by":"next"}"#).await;
     assert_eq!(w, Fenced::Written(1));
 
     // The slow one comes back: lock lost, nothing written, the newer value stays.
-    let w = slow
-        .write_fenced("t", &old_token, 0, br#"{"by":"slow"}"#, None, in_(LONG))
-        .await
-        .unwrap();
+    let w = write(&slow, "t", &old_token, 0, br#"{"by":"slow"}"#).await;
     assert_eq!(w, Fenced::LockLost);
     assert_eq!(
         next.get("t").await.unwrap().as_deref(),
@@ -185,10 +183,7 @@ async fn a_holder_whose_lock_expired_writes_nothing_and_cannot_release_the_next_
     // Even with no other holder: an expired lock is lost, nothing is written.
     let (tok, cur) = held(&slow, "u", Duration::from_millis(50)).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let w = slow
-        .write_fenced("u", &tok, cur.version, b"{}", None, in_(LONG))
-        .await
-        .unwrap();
+    let w = write(&slow, "u", &tok, cur.version, b"{}").await;
     assert_eq!(w, Fenced::LockLost);
     assert!(server
         .raw_str(&["EXISTS", "agent-core:conv:{u}"])
@@ -202,10 +197,7 @@ async fn a_version_that_moved_under_the_lock_is_a_conflict_and_nothing_is_writte
     let (token, cur) = held(&t, "t", LONG).await;
     // A writer that does not take the lock (set / invalidate) bumps the version.
     server.raw_str(&["INCR", "agent-core:conv:{t}:ver"]);
-    let w = t
-        .write_fenced("t", &token, cur.version, b"{}", None, in_(LONG))
-        .await
-        .unwrap();
+    let w = write(&t, "t", &token, cur.version, b"{}").await;
     assert_eq!(w, Fenced::Conflict(1));
     assert!(server
         .raw_str(&["EXISTS", "agent-core:conv:{t}"])
@@ -219,15 +211,9 @@ async fn repeating_an_applied_write_is_recognised_not_applied_twice() {
     let server = RedisServer::start();
     let t = tier(server.url());
     let (token, _) = held(&t, "t", LONG).await;
-    let first = t
-        .write_fenced("t", &token, 0, br#"{"n":1}"#, None, in_(LONG))
-        .await
-        .unwrap();
+    let first = write(&t, "t", &token, 0, br#"{"n":1}"#).await;
     // As if the first reply had been lost and the call sent again.
-    let again = t
-        .write_fenced("t", &token, 0, br#"{"n":1}"#, None, in_(LONG))
-        .await
-        .unwrap();
+    let again = write(&t, "t", &token, 0, br#"{"n":1}"#).await;
     assert_eq!(first, Fenced::Written(1));
     assert_eq!(again, Fenced::Written(1));
     assert_eq!(
@@ -239,10 +225,7 @@ async fn repeating_an_applied_write_is_recognised_not_applied_twice() {
     let other = tier(server.url());
     let (tb, cur) = held(&other, "t", LONG).await;
     assert_eq!(cur.version, 1);
-    let late = t
-        .write_fenced("t", &token, 0, br#"{"n":1}"#, None, in_(LONG))
-        .await
-        .unwrap();
+    let late = write(&t, "t", &token, 0, br#"{"n":1}"#).await;
     assert_eq!(late, Fenced::LockLost);
     assert!(other.unlock("t", &tb).await.unwrap());
 }
@@ -305,17 +288,14 @@ async fn concurrent_holders_lose_no_increment() {
                 let (token, cur) = held(&t, "counter", LONG).await;
                 let n: u64 = cur.payload.as_deref().map_or(0, |p| p.parse().unwrap());
                 tokio::task::yield_now().await;
-                let w = t
-                    .write_fenced(
-                        "counter",
-                        &token,
-                        cur.version,
-                        (n + 1).to_string().as_bytes(),
-                        None,
-                        in_(LONG),
-                    )
-                    .await
-                    .unwrap();
+                let w = write(
+                    &t,
+                    "counter",
+                    &token,
+                    cur.version,
+                    (n + 1).to_string().as_bytes(),
+                )
+                .await;
                 // The write released the lock.
                 assert!(matches!(w, Fenced::Written(_)), "{w:?}");
             }
@@ -351,18 +331,7 @@ async fn slow_holders_with_short_locks_lose_nothing_silently() {
                 // One in three outlasts the 40 ms lock.
                 let work = if (i + j) % 3 == 0 { 70 } else { 1 };
                 tokio::time::sleep(Duration::from_millis(work)).await;
-                match t
-                    .write_fenced(
-                        "c",
-                        &token,
-                        cur.version,
-                        (n + 1).to_string().as_bytes(),
-                        None,
-                        in_(LONG),
-                    )
-                    .await
-                    .unwrap()
-                {
+                match write(&t, "c", &token, cur.version, (n + 1).to_string().as_bytes()).await {
                     Fenced::Written(_) => written.fetch_add(1, Ordering::Relaxed),
                     Fenced::LockLost => lost.fetch_add(1, Ordering::Relaxed),
                     other => panic!("unexpected {other:?}"),
@@ -398,9 +367,7 @@ async fn values_are_read_with_their_version_even_when_compressed() {
     let big = format!("\"{}\"", "x".repeat(20_000));
     let (token, _) = held(&t, "big", LONG).await;
     assert_eq!(
-        t.write_fenced("big", &token, 0, big.as_bytes(), None, in_(LONG))
-            .await
-            .unwrap(),
+        write(&t, "big", &token, 0, big.as_bytes()).await,
         Fenced::Written(1)
     );
     t.unlock("big", &token).await.unwrap();

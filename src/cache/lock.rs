@@ -233,13 +233,13 @@ impl RedisL2 {
         ttl_seconds: Option<u64>,
         until: Instant,
     ) -> Result<Fenced> {
-        self.check_open()?;
-        let k = self.keys_of(id)?;
-        let env = crate::cache::l2::envelope::encode(payload, self.config().compression);
-        let compressed = env.is_compressed();
-        let env = env.to_vec();
-        let expected = expected.to_string();
-        let ttl = self.ttl_for(ttl_seconds).to_string();
+        let WriteArgs {
+            k,
+            env,
+            compressed,
+            expected,
+            ttl,
+        } = self.write_args(id, expected, payload, ttl_seconds)?;
         let mut maybe_applied = false;
         let mut tries = 0u32;
         loop {
@@ -308,6 +308,18 @@ fn version_of_signed(v: &Value) -> i64 {
     }
 }
 
+/// What a conditional write of a thread sends (see [`RedisL2::write_args`]).
+pub(crate) struct WriteArgs {
+    pub k: ThreadKeys,
+    /// The envelope, and whether it is compressed (for the statistics).
+    pub env: Vec<u8>,
+    pub compressed: bool,
+    /// The version the write is conditional on, as a script argument.
+    pub expected: String,
+    /// The value's TTL in seconds (jitter included), as a script argument.
+    pub ttl: String,
+}
+
 /// The keys of one thread (see [`keys`]).
 pub(crate) struct ThreadKeys {
     pub value: Vec<u8>,
@@ -317,6 +329,26 @@ pub(crate) struct ThreadKeys {
 }
 
 impl RedisL2 {
+    /// The arguments of a conditional write of `payload` to thread `id`.
+    pub(crate) fn write_args(
+        &self,
+        id: &str,
+        expected: u64,
+        payload: &[u8],
+        ttl_seconds: Option<u64>,
+    ) -> Result<WriteArgs> {
+        self.check_open()?;
+        let k = self.keys_of(id)?;
+        let env = crate::cache::l2::envelope::encode(payload, self.config().compression);
+        Ok(WriteArgs {
+            k,
+            compressed: env.is_compressed(),
+            env: env.to_vec(),
+            expected: expected.to_string(),
+            ttl: self.ttl_for(ttl_seconds).to_string(),
+        })
+    }
+
     /// The keys of thread `id`, refusing ids the tier refuses.
     pub(crate) fn keys_of(&self, id: &str) -> Result<ThreadKeys> {
         let value = self.full_key(id)?;

@@ -95,6 +95,34 @@ fn token_arg(v: &Unknown) -> CoreResult<String> {
 }
 
 const MAX_MS: f64 = MAX_TTL_MS as f64;
+
+/// Which of a thread's tokens a release is for.
+#[derive(Clone, Copy)]
+enum Held {
+    Lock,
+    Lease,
+}
+
+impl RedisTier {
+    /// `unlock` / `unlease`: a compare-and-delete of the lock or the lease of `key`.
+    fn release<'env>(
+        &self,
+        env: &'env Env,
+        key: Unknown,
+        token: Unknown,
+        what: Held,
+    ) -> Result<PromiseRaw<'env, bool>> {
+        let args = key_arg(&key).and_then(|k| Ok((k, token_arg(&token)?)));
+        let inner = self.inner.clone();
+        spawn(env, async move {
+            let (key, token) = args?;
+            match what {
+                Held::Lock => inner.unlock(&key, &token).await,
+                Held::Lease => inner.unlease(&key, &token).await,
+            }
+        })
+    }
+}
 /// Versions travel as JS numbers: exact up to 2^53 - 1.
 const MAX_VERSION: f64 = 9_007_199_254_740_991.0;
 
@@ -166,12 +194,7 @@ impl RedisTier {
         key: Unknown,
         token: Unknown,
     ) -> Result<PromiseRaw<'env, bool>> {
-        let args = key_arg(&key).and_then(|k| Ok((k, token_arg(&token)?)));
-        let inner = self.inner.clone();
-        spawn(env, async move {
-            let (key, token) = args?;
-            inner.unlock(&key, &token).await
-        })
+        self.release(env, key, token, Held::Lock)
     }
 
     /// Writes `json` as thread `key`'s value with the next version, only if `token` still
@@ -318,12 +341,7 @@ impl RedisTier {
         key: Unknown,
         token: Unknown,
     ) -> Result<PromiseRaw<'env, bool>> {
-        let args = key_arg(&key).and_then(|k| Ok((k, token_arg(&token)?)));
-        let inner = self.inner.clone();
-        spawn(env, async move {
-            let (key, token) = args?;
-            inner.unlease(&key, &token).await
-        })
+        self.release(env, key, token, Held::Lease)
     }
 
     /// Extends the load lease of `key` to `ttlMs` from now if `token` still holds it.

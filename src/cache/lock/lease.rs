@@ -13,7 +13,7 @@ use redis::Value;
 
 use crate::cache::l2::{Failure, RedisL2};
 use crate::cache::lock::scripts::{FILL_LEASED, LEASE, RENEW};
-use crate::cache::lock::{new_token, px, version_of, Versioned};
+use crate::cache::lock::{new_token, px, version_of, Versioned, WriteArgs};
 use crate::error::Result;
 
 /// What one [`RedisL2::lease`] call found.
@@ -80,13 +80,13 @@ impl RedisL2 {
         payload: &[u8],
         ttl_seconds: Option<u64>,
     ) -> Result<Option<u64>> {
-        self.check_open()?;
-        let k = self.keys_of(id)?;
-        let env = crate::cache::l2::envelope::encode(payload, self.config().compression);
-        let compressed = env.is_compressed();
-        let env = env.to_vec();
-        let expected = expected.to_string();
-        let ttl = self.ttl_for(ttl_seconds).to_string();
+        let WriteArgs {
+            k,
+            env,
+            compressed,
+            expected,
+            ttl,
+        } = self.write_args(id, expected, payload, ttl_seconds)?;
         let r = self
             .eval_within(
                 &FILL_LEASED,
