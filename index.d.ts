@@ -86,6 +86,45 @@ export declare class RedisTier {
    */
   publish(key: string, version: number, kind?: 'w' | 'i'): Promise<boolean>
   /**
+   * Takes the distributed lock of thread `key` for `ttlMs` (SET NX PX with a random token),
+   * trying with jittered backoff for up to `waitMs`, and reads the thread's value and
+   * version in the same round trip.
+   */
+  lock(key: string, ttlMs: number, waitMs: number): Promise<TierLockResult>
+  /**
+   * Releases the lock of `key` if `token` still holds it (compare-and-delete). Resolves
+   * `true` when it was yours and is gone, `false` otherwise (expired, taken over, or Redis
+   * not reached: then it expires by itself).
+   */
+  unlock(key: string, token: string): Promise<boolean>
+  /**
+   * Writes `json` as thread `key`'s value with the next version, only if `token` still
+   * holds the lock AND the version is still `version` (as read by `lock`), releasing the
+   * lock in the same step when it writes (otherwise call `unlock`). Retries Redis failures
+   * for up to `forMs` (the lock's remaining time); a retry never applies twice.
+   */
+  writeFenced(key: string, token: string, version: number, json: string, forMs: number, ttlSeconds?: number): Promise<TierFencedResult>
+  /**
+   * The miss path of `getOrLoad` across instances, in one round trip within `timeoutMs`:
+   * the value of thread `key` if Redis has it; else its load lease for `ttlMs` if free
+   * (SET NX PX with a random token); else how long another instance's lease lasts.
+   */
+  lease(key: string, ttlMs: number): Promise<TierLeaseResult>
+  /**
+   * The lease holder's fill: stores `json` with the next version only if the thread's
+   * version is still `version` (nobody wrote it since the miss), then releases the lease,
+   * in one round trip. Resolves the new version, or `0` when skipped (a newer write) or
+   * Redis was not reached.
+   */
+  fillLeased(key: string, token: string, version: number, json: string, ttlSeconds?: number): Promise<number>
+  /** Gives up the load lease of `key` (the load failed or found nothing) if `token` holds it. */
+  unlease(key: string, token: string): Promise<boolean>
+  /**
+   * Extends the load lease of `key` to `ttlMs` from now if `token` still holds it.
+   * Resolves `false` when it is not yours any more (or Redis was not reached).
+   */
+  renewLease(key: string, token: string, ttlMs: number): Promise<boolean>
+  /**
    * Validates the options and opens nothing: an unreachable Redis never makes this throw.
    * Bad options throw `RangeError`/`TypeError` with code `ERR_INVALID_OPTION` naming the option.
    */
@@ -329,7 +368,9 @@ export interface RedisTierOptions {
    */
   url: string
   /**
-   * Prefix of every key written or read.
+   * Prefix of every key written or read: a thread's value is stored under
+   * `keyPrefix{threadId}` (the id as a cluster hash tag), its version, lock and lease
+   * under `keyPrefix{threadId}:ver`, `:lock`, `:lease`.
    * @default 'agent-core:conv:'
    */
   keyPrefix?: string
@@ -528,3 +569,48 @@ export declare function serializeToPayload(value: unknown, options?: SerializeOp
  * resolves at once, may be made any number of times, and serialization keeps working after.
  */
 export declare function shutdownSerializationPool(): Promise<void>
+
+/** What {@link RedisTier.writeFenced} did. */
+export interface TierFencedResult {
+  /**
+   * `'written'` (the lock is released); `'lost'`: the lock is not yours any more, nothing written; `'conflict'`:
+   * the version moved under the lock, nothing written; `'unreachable'`: Redis could not be
+   * reached in time, nothing written; `'unknown'`: a try may have been applied but its
+   * reply never came and the lock expired before that could be settled.
+   */
+  status: 'written' | 'lost' | 'conflict' | 'unreachable' | 'unknown'
+  /** The new version (`'written'`) or the current one (`'conflict'`); 0 otherwise. */
+  version: number
+}
+
+/** What {@link RedisTier.lease} found. */
+export interface TierLeaseResult {
+  /**
+   * `'hit'`: the value is there (`json`); `'won'`: it is not, and the load lease is yours
+   * under `token` (load, then `fillLeased`); `'held'`: another instance is loading it (for
+   * at most `leftMs` more); `'unavailable'`: Redis could not be asked, or holds a value
+   * that is not ours: load without a lease.
+   */
+  status: 'hit' | 'won' | 'held' | 'unavailable'
+  json?: string | null
+  /** The thread's version (`'hit'`, `'won'`: pass it to `fillLeased`). */
+  version: number
+  token?: string
+  /** How long the other instance's lease lasts at most (`'held'`), ms. */
+  leftMs: number
+}
+
+/** What {@link RedisTier.lock} got. */
+export interface TierLockResult {
+  /**
+   * `'held'`: the lock is yours under `token`; `'busy'`: another holder kept it for the
+   * whole wait; `'unavailable'`: Redis could not be asked (down, circuit open).
+   */
+  status: 'held' | 'busy' | 'unavailable'
+  /** Your token (when held): pass it to `writeFenced` and `unlock`. */
+  token?: string
+  /** The thread's value, read with the lock (when held); `null` when absent. */
+  json?: string | null
+  /** The thread's version read with the lock (0: never written). */
+  version: number
+}

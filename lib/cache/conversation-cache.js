@@ -22,6 +22,7 @@ const { serializeAsync } = require('../../index.js')
 const { newCounters, toStats, toFamilies } = require('./stats.js')
 const { kL2Tier, createL2 } = require('./l2-seam.js')
 const { Floors, subscribe } = require('./bus.js')
+const { createDistributed, IN_PROCESS } = require('./distributed.js')
 
 /** What L1 holds for "the loader found nothing" (negative caching); answered as null. */
 const NONE = Object.freeze({})
@@ -39,6 +40,8 @@ class ConversationCache {
   #l2
   #flights = new SingleFlight()
   #writes = new KeyedQueue()
+  /** @type {ReturnType<typeof createDistributed>} update's distributed lock (null: no Redis) */
+  #dist
   /** @type {TokenBucket | null} */
   #limiter
   /** @type {MemoryPressure | null} */
@@ -70,6 +73,7 @@ class ConversationCache {
     // Other instances' changes (the subscription holds the cache only weakly).
     const self = new WeakRef(this)
     subscribe(this.#l2, () => self.deref()?.#busHandlers)
+    this.#dist = createDistributed(this.#l2, this.#port())
     this.#limiter = this.#o.rateLimit ? new TokenBucket(this.#o.rateLimit) : null
     const mp = this.#o.memoryPressure
     this.#pressure = mp ? new MemoryPressure(mp) : null
@@ -237,25 +241,26 @@ class ConversationCache {
   }
 
   /**
-   * Applies `updater` to the current value, one update of a key at a time (in call order).
+   * Applies `updater` to the current value, one update of a key at a time (in call order in
+   * this process; across processes under a distributed lock when Redis is there).
    * `save` runs before the new value becomes visible; if the updater or save throws, the old
    * value stays and the error reaches the caller.
    * @param {string} threadId
    * @param {(current: unknown) => unknown} updater
-   * @param {{ save?: (value: unknown) => unknown }} [opts]
+   * @param {{ save?: (value: unknown) => unknown, lockTtlMs?: number, lockWaitMs?: number, lockRetries?: number }} [opts]
    * @returns {Promise<unknown>}
    */
   update(threadId, updater, opts) {
     if (!isValidKey(threadId)) return Promise.reject(errors.invalidKey(threadId))
     if (typeof updater !== 'function') return Promise.reject(errors.invalidArg('update expects an updater function'))
-    let save
+    let u
     try {
-      save = updateOptions(opts)
+      u = updateOptions(opts, this.#o)
     } catch (e) {
       return Promise.reject(e)
     }
     if (this.#closed) return Promise.reject(errors.closed())
-    return this.#writes.run(threadId, () => this.#applyUpdate(threadId, updater, save))
+    return this.#writes.run(threadId, () => this.#update(threadId, updater, u))
   }
 
   /** Counters, hit rates and latency percentiles (ms) per tier. */
@@ -343,34 +348,45 @@ class ConversationCache {
   async #fill(key, load, f) {
     /** @type {{ version: number | null } | undefined} what L2 said at the miss (undefined: not asked / failed) */
     let miss
+    /** @type {import('./distributed.js').HeldLease | undefined} this instance's load lease (distributed single flight) */
+    let lease
     if (this.#l2 !== null) {
-      const r = await this.#readL2(key)
+      const r = this.#dist !== null ? await this.#dist.coldRead(key, f) : await this.#readL2(key)
       if (r?.hit !== undefined) {
         const { hit, version } = r
         f.source = 'l2'
-        if (!f.stale && !this.#closed) this.#holdRead(key, hit, version)
+        if (!f.stale && !this.#closed) this.#holdRead(key, hit, version ?? null)
         return hit.value
       }
-      miss = r
+      if (this.#dist !== null) lease = /** @type {{ lease?: import('./distributed.js').HeldLease }} */ (r).lease
+      else miss = /** @type {{ version: number | null } | undefined} */ (r)
     }
-    if (this.#limiter !== null) await this.#limiter.take()
-    if (f.settled) return null // closed while waiting for a token
-    const value = await this.#runLoader(key, load, f)
-    if (value === null || value === undefined) {
-      const ttlMs = this.#o.negativeTtlMs
-      if (ttlMs > 0 && !f.stale && !this.#closed) this.#l1.set(key, NONE, NONE_SIZE, { ttlMs, tags: [] })
-      return null
+    try {
+      if (this.#limiter !== null) await this.#limiter.take()
+      if (f.settled) return null // closed while waiting for a token
+      const value = await this.#runLoader(key, load, f)
+      if (value === null || value === undefined) {
+        const ttlMs = this.#o.negativeTtlMs
+        if (ttlMs > 0 && !f.stale && !this.#closed) this.#l1.set(key, NONE, NONE_SIZE, { ttlMs, tags: [] })
+        return null
+      }
+      // A value that cannot be serialized rejects here (ERR_CIRCULAR / ERR_BIGINT): every
+      // caller gets that error and nothing is cached.
+      const { serialized } = await serializeAsync(value)
+      if (!f.stale && !f.settled && !this.#closed) {
+        this.#hold(key, value, serialized.length)
+        // Only when L2 answered the miss (or gave this instance the load lease): the fill is
+        // conditional on the version seen then, so that a slow load never overwrites a
+        // newer write made meanwhile by anyone.
+        if (lease !== undefined) {
+          this.#fillLeased(key, value, serialized, lease)
+          lease = undefined // the fill releases it
+        } else if (miss !== undefined) this.#fillL2(key, value, serialized, miss.version)
+      }
+      return value
+    } finally {
+      if (lease !== undefined) this.#dist?.unlease(key, lease)
     }
-    // A value that cannot be serialized rejects here (ERR_CIRCULAR / ERR_BIGINT): every
-    // caller gets that error and nothing is cached.
-    const { serialized } = await serializeAsync(value)
-    if (!f.stale && !f.settled && !this.#closed) {
-      this.#hold(key, value, serialized.length)
-      // Only when L2 answered the miss: the fill is conditional on the version it saw, so
-      // that a slow load never overwrites a newer write made meanwhile by anyone.
-      if (miss !== undefined) this.#fillL2(key, value, serialized, miss.version)
-    }
-    return value
   }
 
   /** @param {string} key @param {Loader} load @param {Flight} f @returns {Promise<unknown>} */
@@ -424,9 +440,18 @@ class ConversationCache {
 
   // ---- writes ----
 
-  /** @param {string} key @param {(current: unknown) => unknown} updater @param {((v: unknown) => unknown) | undefined} save */
-  async #applyUpdate(key, updater, save) {
+  /** @param {string} key @param {(current: unknown) => unknown} updater @param {import('./options.js').UpdateOpts} u */
+  async #update(key, updater, u) {
     if (this.#closed) throw errors.closed()
+    if (this.#dist !== null) {
+      const r = await this.#dist.update(key, updater, u)
+      if (r !== IN_PROCESS) return r
+    }
+    return this.#applyUpdate(key, updater, u.save)
+  }
+
+  /** In-process update (no Redis, or Redis not answering for the lock). @param {string} key @param {(current: unknown) => unknown} updater @param {((v: unknown) => unknown) | undefined} save */
+  async #applyUpdate(key, updater, save) {
     const current = await (this.#o.loader ? this.getOrLoad(key) : this.get(key))
     const next = await updater(current)
     if (next === null || next === undefined) {
@@ -636,12 +661,35 @@ class ConversationCache {
     const l2 = /** @type {import('./l2-seam.js').L2Tier} */ (this.#l2)
     this.#trackL2(
       l2.fill(key, json, seenVersion, this.#o.redisTtlSeconds).then((r) => {
-        if (r.outcome === 'written') this.#l1.setVersion(key, value, /** @type {number} */ (r.version))
-        else if (r.outcome === 'skipped' && this.#l1.peek(key) === value) this.#l1.delete(key)
-        else if (r.outcome === 'failed') this.#failedL2Write()
+        if (r.outcome === 'failed') this.#failedL2Write()
+        else this.#filled(key, value, r.outcome === 'written' ? /** @type {number} */ (r.version) : null)
       }),
       'fill',
     )
+  }
+
+  /**
+   * The load-lease holder's fill (distributed single flight): stored, announced and the
+   * lease released in one step, only if the thread has not changed since the miss.
+   * @param {string} key @param {{}} value @param {string} json
+   * @param {import('./distributed.js').HeldLease} lease
+   */
+  #fillLeased(key, value, json, lease) {
+    const dist = /** @type {NonNullable<typeof this.#dist>} */ (this.#dist)
+    this.#trackL2(
+      dist.fill(key, json, this.#o.redisTtlSeconds, lease).then((version) => this.#filled(key, value, version)),
+      'fill',
+    )
+  }
+
+  /**
+   * A fill of `value` landed at `version`; null: it did not (the thread changed since the
+   * miss, or Redis did not confirm), so the value just loaded may be stale: L1 lets go of it.
+   * @param {string} key @param {{}} value @param {number | null} version
+   */
+  #filled(key, value, version) {
+    if (version !== null) this.#l1.setVersion(key, value, version)
+    else if (this.#l1.peek(key) === value) this.#l1.delete(key)
   }
 
   /** A write L2 did not confirm: counted, unless the tier counts its own failures. */
@@ -687,6 +735,41 @@ class ConversationCache {
   }
 
   // ---- misc ----
+
+  /** @returns {import('./distributed.js').Port} what the coordinator of distributed.js may use */
+  #port() {
+    return {
+      parse: (key, json) => this.#parseL2(key, json),
+      peek: (key) => {
+        const v = this.#l1.peek(key)
+        return v === NONE ? null : v
+      },
+      load: async (key) => {
+        const load = this.#o.loader
+        if (!load) return null
+        this.#c.loads++
+        try {
+          return (await load(key)) ?? null
+        } catch (e) {
+          this.#c.loaderErrors++
+          throw e
+        }
+      },
+      commit: (key, value, size, version) => {
+        this.#wrote(key)
+        if (version === null) return this.#hold(key, value, size)
+        // The fenced write announced `version` to the others; L1 holds it with that version,
+        // unless a newer one was announced meanwhile (then the copy is already stale).
+        if (this.#floors.admits(key, version)) this.#hold(key, value, size, { version })
+        else this.#l1.delete(key)
+        this.#floors.raise(key, version)
+      },
+      closed: () => this.#closed,
+      l2Latency: (ms) => this.#latency.l2.add(ms),
+      loadLeaseMs: this.#o.loadLeaseMs,
+      c: this.#c,
+    }
+  }
 
   #sources() {
     return {

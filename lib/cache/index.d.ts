@@ -106,6 +106,33 @@ export interface ConversationCacheOptions {
   memoryPressure?: MemoryPressureOptions | boolean
   /** Receives warnings (memory pressure) and errors (L2 failures). Unset = silent. */
   logger?: CacheLogger
+  /**
+   * How long update()'s distributed lock lasts, ms. An updater + save that take longer lose
+   * the lock: their write is refused (nothing written) and the update tries again with the
+   * newer value (see `lockRetries`). Can be set per call too.
+   * @default 5000
+   */
+  lockTtlMs?: number
+  /**
+   * How long update() waits for a lock another instance holds before rejecting with
+   * `ERR_LOCK_TIMEOUT`, ms. Can be set per call too.
+   * @default 10000
+   */
+  lockWaitMs?: number
+  /**
+   * How many times update() starts over (new lock, newer value, updater and save again) after
+   * losing its lock, before rejecting with `ERR_LOCK_LOST`. Can be set per call too.
+   * @default 2
+   */
+  lockRetries?: number
+  /**
+   * Distributed single flight (with Redis): on a cold key, the instance that takes this
+   * lease runs the loader and the others wait for its value in Redis; a lease whose holder
+   * died expires after this long, and the next caller loads. A loader slower than this may
+   * run once more in another instance.
+   * @default 3000
+   */
+  loadLeaseMs?: number
   /** Old API name of `maxEntries`. */
   maxSize?: number
   /** Old API name of `ttlMs`. */
@@ -149,6 +176,13 @@ export interface CacheStats {
   latency: { l1: TierLatency; l2: TierLatency; loader: TierLatency }
   /** Callers that joined a load already under way instead of starting one. */
   stampedePrevented: number
+  /**
+   * Cold loads (flights of getOrLoad that missed L1 and L2) that waited for another
+   * instance holding the load lease and took its value from Redis instead of running the
+   * loader here. Its callers count as `l2Hits`; callers that joined locally also count in
+   * `stampedePrevented`.
+   */
+  distributedStampedePrevented: number
   /** Failed L2 (Redis) calls, timeouts included. Redis failing is never an error to callers. */
   redisErrors: number
   /** L2 calls slower than `l2TimeoutMs` (answered as misses; also in `redisErrors`). */
@@ -189,6 +223,12 @@ export interface CacheStats {
   busResyncs: number
   /** Whether the bus subscriber is subscribed now (false without Redis). */
   busConnected: boolean
+  /** update() attempts whose distributed lock expired (or whose thread was written by a writer without the lock) before the write; each was retried or rejected with ERR_LOCK_LOST, nothing of it written. */
+  lockLost: number
+  /** update() calls rejected with ERR_LOCK_TIMEOUT (another instance held the lock for all of lockWaitMs). */
+  lockTimeouts: number
+  /** update() calls that ran with in-process semantics because Redis could not be asked for the lock (down, circuit open). */
+  lockUnavailable: number
   /** Entries L1 holds now. */
   entries: number
   /** Sum of the serialized JSON lengths of the entries L1 holds now. */
@@ -221,8 +261,18 @@ export interface SetOptions {
 }
 
 export interface UpdateOptions {
-  /** Persists the new value; runs before the value becomes visible. If it throws, the old value stays. */
+  /**
+   * Persists the new value; runs before the value becomes visible. If it throws, the old value
+   * stays. Under the distributed lock it may run once per attempt: an attempt that lost its
+   * lock after `save` is retried with the newer value (and saves again).
+   */
   save?: (value: any) => unknown | Promise<unknown>
+  /** This call's lock duration, ms (default: the cache's `lockTtlMs`). */
+  lockTtlMs?: number
+  /** This call's wait for the lock, ms (default: the cache's `lockWaitMs`). */
+  lockWaitMs?: number
+  /** This call's retries after a lost lock (default: the cache's `lockRetries`). */
+  lockRetries?: number
 }
 
 /**
@@ -231,7 +281,8 @@ export interface UpdateOptions {
  *
  * Errors (all with a `code`): `ERR_INVALID_KEY` (TypeError: threadId empty, not a string or
  * over 1,024 UTF-8 bytes), `ERR_INVALID_OPTION` (TypeError/RangeError naming the option),
- * `ERR_INVALID_ARG` (TypeError), `ERR_LOADER_TIMEOUT`, `ERR_RATE_LIMITED`, `ERR_CLOSED`,
+ * `ERR_INVALID_ARG` (TypeError), `ERR_LOADER_TIMEOUT`, `ERR_RATE_LIMITED`, `ERR_LOCK_LOST`,
+ * `ERR_LOCK_TIMEOUT`, `ERR_CLOSED`,
  * and the serializer's `ERR_CIRCULAR` / `ERR_BIGINT` for values with no JSON form.
  */
 export declare class ConversationCache {
@@ -244,6 +295,10 @@ export declare class ConversationCache {
    * (unless `negativeTtlMs`). A loader result that cannot be serialized rejects (ERR_CIRCULAR / ERR_BIGINT).
    * `loader` defaults to `options.loader`; with neither, the call rejects with ERR_INVALID_ARG.
    * A caller that joins a load under way shares that load (its own loader is not called).
+   * With Redis, a cold key is loaded once across all instances: one takes a load lease
+   * (`loadLeaseMs`) and runs the loader, the others wait for its value in Redis (polling
+   * every 5-25 ms) and load themselves only if the lease ends without a value (the holder
+   * failed, found nothing or died).
    */
   getOrLoad<T = any>(threadId: string, loader?: (threadId: string) => T | null | undefined | Promise<T | null | undefined>): Promise<T | null>
   /** The value from L1, else L2; null when neither holds it. Never loads. */
@@ -273,10 +328,16 @@ export declare class ConversationCache {
    */
   invalidateTag(tag: string): Promise<number>
   /**
-   * Read-modify-write of one thread, one at a time per key in this process. `current` is
-   * what getOrLoad (with options.loader) or get would give; the updater should return a new
-   * object rather than change `current` in place (a change in place is visible at once,
-   * even if the update then fails). `save` runs before the new value becomes visible.
+   * Read-modify-write of one thread, one at a time per key in this process and, with Redis,
+   * across every instance sharing it: a distributed lock (token, expiry `lockTtlMs`, released
+   * only by its owner) with a fenced write, so an updater whose lock expired never overwrites
+   * a newer value: it starts over with that value (`lockRetries`), then rejects with
+   * `ERR_LOCK_LOST`; a lock held elsewhere for all of `lockWaitMs` rejects with
+   * `ERR_LOCK_TIMEOUT`. `current` is what Redis holds (else L1's copy, else the loader's
+   * value, else null). Without Redis, or with Redis not answering, the update is atomic within
+   * this process only (`current` is what getOrLoad with options.loader, or get, would give;
+   * counted in `lockUnavailable`). The updater should return a new object rather than change
+   * `current` in place. `save` runs before the new value becomes visible.
    */
   update<T = any>(threadId: string, updater: (current: T | null) => T | Promise<T>, opts?: UpdateOptions): Promise<T>
   getStats(): CacheStats

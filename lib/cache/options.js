@@ -17,6 +17,10 @@ const DEFAULTS = Object.freeze({
   lowWatermarkGap: 0.1,
   checkIntervalMs: 1000,
   maxWaitMs: 1000,
+  lockTtlMs: 5000,
+  lockWaitMs: 10_000,
+  lockRetries: 2,
+  loadLeaseMs: 3000,
 })
 
 /** Old TypeScript API name -> this API's name. */
@@ -37,6 +41,10 @@ const KNOWN = new Set([
   'rateLimit',
   'memoryPressure',
   'logger',
+  'lockTtlMs',
+  'lockWaitMs',
+  'lockRetries',
+  'loadLeaseMs',
   ...Object.keys(ALIASES),
 ])
 
@@ -192,7 +200,7 @@ function plainObjectOrInstance(name, v) {
 function normalizeOptions(options, env = process.env) {
   const raw = options === undefined ? {} : plainObject('options', options)
   const o = resolveAliases(raw)
-  const n = (/** @type {string} */ name, /** @type {number} */ dflt, /** @type {{min?: number}} */ lim = {}) =>
+  const n = (/** @type {string} */ name, /** @type {number} */ dflt, /** @type {{min?: number, max?: number}} */ lim = {}) =>
     o[name] === undefined ? dflt : number(nameOf(raw, name), o[name], lim)
 
   const loader = o.loader
@@ -226,6 +234,8 @@ function normalizeOptions(options, env = process.env) {
     rateLimit: o.rateLimit === undefined ? null : rateLimit(o.rateLimit),
     memoryPressure: memoryPressure(o.memoryPressure),
     logger: o.logger === undefined ? null : logger(o.logger),
+    ...lockOptions(o),
+    loadLeaseMs: n('loadLeaseMs', DEFAULTS.loadLeaseMs, { min: 1, max: MAX_LOCK_MS }),
   })
 }
 
@@ -250,17 +260,37 @@ function setOptions(opts) {
   return out
 }
 
+/** Upper bound of lockTtlMs / lockWaitMs (1 hour). */
+const MAX_LOCK_MS = 3_600_000
+
 /**
- * Options of update(): `{ save?: (value) => Promise<void> }`.
- * @param {unknown} opts
- * @returns {((value: unknown) => unknown) | undefined} save
+ * The lock options (of the cache, or of one update()), each checked when given.
+ * @param {Record<string, unknown>} o
+ * @param {{ lockTtlMs: number, lockWaitMs: number, lockRetries: number }} [dflt]
  */
-function updateOptions(opts) {
-  if (opts === undefined) return undefined
+function lockOptions(o, dflt = DEFAULTS) {
+  const n = (/** @type {'lockTtlMs' | 'lockWaitMs' | 'lockRetries'} */ name, /** @type {number} */ min, /** @type {number} */ max) =>
+    o[name] === undefined ? dflt[name] : number(name, o[name], { min, max })
+  return { lockTtlMs: n('lockTtlMs', 1, MAX_LOCK_MS), lockWaitMs: n('lockWaitMs', 0, MAX_LOCK_MS), lockRetries: n('lockRetries', 0, 100) }
+}
+
+/**
+ * @typedef {{ save: ((value: unknown) => unknown) | undefined, lockTtlMs: number, lockWaitMs: number, lockRetries: number }} UpdateOpts
+ */
+
+/**
+ * Options of update(): `{ save?, lockTtlMs?, lockWaitMs?, lockRetries? }`; the lock options
+ * default to the cache's.
+ * @param {unknown} opts
+ * @param {{ lockTtlMs: number, lockWaitMs: number, lockRetries: number }} dflt the cache's
+ * @returns {UpdateOpts}
+ */
+function updateOptions(opts, dflt) {
+  if (opts === undefined) return { save: undefined, ...lockOptions({}, dflt) }
   const o = plainObject('update options', opts)
-  onlyKeys('update options', o, ['save'])
+  onlyKeys('update options', o, ['save', 'lockTtlMs', 'lockWaitMs', 'lockRetries'])
   if (o.save !== undefined && typeof o.save !== 'function') throw invalidOption('save', 'must be a function', 'type')
-  return /** @type {((value: unknown) => unknown) | undefined} */ (o.save)
+  return { save: /** @type {((value: unknown) => unknown) | undefined} */ (o.save), ...lockOptions(o, dflt) }
 }
 
 module.exports = { normalizeOptions, setOptions, updateOptions, DEFAULTS, ALIASES }

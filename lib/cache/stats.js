@@ -9,6 +9,7 @@
  * @property {number} l2Hits
  * @property {number} misses
  * @property {number} stampedePrevented
+ * @property {number} distributedStampedePrevented cold loads taken from another instance's load (its lease) instead of running the loader here
  * @property {number} redisErrors
  * @property {number} loads loader calls
  * @property {number} loaderErrors loader calls that threw or rejected (timeouts included)
@@ -17,6 +18,9 @@
  * @property {number} busMessages other instances' changes received over the bus
  * @property {number} busInvalidations L1 entries those changes dropped
  * @property {number} busResyncs times the whole L1 was dropped after the bus re-subscribed
+ * @property {number} lockLost update attempts whose lock expired (or whose thread was written meanwhile) before the write
+ * @property {number} lockTimeouts updates refused because another instance held the lock for all of lockWaitMs
+ * @property {number} lockUnavailable updates run with in-process semantics because Redis could not be asked for the lock
  */
 
 /** @returns {Counters} */
@@ -26,6 +30,7 @@ function newCounters() {
     l2Hits: 0,
     misses: 0,
     stampedePrevented: 0,
+    distributedStampedePrevented: 0,
     redisErrors: 0,
     loads: 0,
     loaderErrors: 0,
@@ -34,6 +39,9 @@ function newCounters() {
     busMessages: 0,
     busInvalidations: 0,
     busResyncs: 0,
+    lockLost: 0,
+    lockTimeouts: 0,
+    lockUnavailable: 0,
   }
 }
 
@@ -66,6 +74,7 @@ function toStats({ c, dropped, size, rateLimited, latency, l2, busConnected }) {
     avgLoaderLatency: latency.loader.mean,
     latency,
     stampedePrevented: c.stampedePrevented,
+    distributedStampedePrevented: c.distributedStampedePrevented,
     redisErrors: c.redisErrors + (l2?.redisErrors ?? 0),
     l2Timeouts: l2?.timeouts ?? 0,
     l2Corrupt: l2?.corrupt ?? 0,
@@ -85,6 +94,9 @@ function toStats({ c, dropped, size, rateLimited, latency, l2, busConnected }) {
     busInvalidations: c.busInvalidations,
     busResyncs: c.busResyncs,
     busConnected,
+    lockLost: c.lockLost,
+    lockTimeouts: c.lockTimeouts,
+    lockUnavailable: c.lockUnavailable,
     entries: size.entries,
     bytes: size.bytes,
     maxEntries: size.maxEntries,
@@ -127,6 +139,12 @@ function toFamilies({ c, dropped, size, rateLimited, l2: l2Stats, busConnected }
     family('stampede_prevented_total', 'counter', 'Callers that joined a load already under way.', [
       [{ tier: 'loader' }, c.stampedePrevented],
     ]),
+    family(
+      'distributed_stampede_prevented_total',
+      'counter',
+      'Cold loads taken from another instance that held the load lease, instead of running the loader here.',
+      [[{ tier: 'loader' }, c.distributedStampedePrevented]],
+    ),
     family('loads_total', 'counter', 'Loader calls.', [[{ tier: 'loader' }, c.loads]]),
     family('loader_errors_total', 'counter', 'Loader calls that failed (timeouts included).', [
       [{ tier: 'loader' }, c.loaderErrors],
@@ -158,6 +176,15 @@ function toFamilies({ c, dropped, size, rateLimited, l2: l2Stats, busConnected }
       'L2 circuit breaker state: 1 for the current one (all 0 without L2).',
       ['closed', 'open', 'half-open'].map((st) => [{ tier: 'l2', state: st }, s.l2?.circuit === st ? 1 : 0]),
     ),
+    family('lock_lost_total', 'counter', 'Update attempts whose distributed lock expired (or whose thread was written meanwhile) before the write.', [
+      [l2, c.lockLost],
+    ]),
+    family('lock_timeouts_total', 'counter', 'Updates refused because another instance held the lock for all of lockWaitMs.', [
+      [l2, c.lockTimeouts],
+    ]),
+    family('lock_unavailable_total', 'counter', 'Updates run with in-process semantics because Redis could not be asked for the lock.', [
+      [l2, c.lockUnavailable],
+    ]),
     family('evictions_total', 'counter', 'Entries dropped from L1, by reason.', [
       [{ tier: 'l1', reason: 'capacity' }, dropped.evictions],
       [{ tier: 'l1', reason: 'memory_pressure' }, dropped.clearedDueToMemoryPressure],

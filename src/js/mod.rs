@@ -6,6 +6,7 @@ mod metrics;
 pub mod raw;
 mod redis_bus;
 mod redis_coherence;
+mod redis_lock;
 mod redis_tier;
 mod serialize;
 pub mod strings;

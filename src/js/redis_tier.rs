@@ -30,7 +30,9 @@ pub struct RedisTierOptions {
     /// The ConversationCache passes its `redisUrl` option, else `process.env.REDIS_URL`.
     /// Never shown with its password (see {@link RedisTier.url}).
     pub url: String,
-    /// Prefix of every key written or read.
+    /// Prefix of every key written or read: a thread's value is stored under
+    /// `keyPrefix{threadId}` (the id as a cluster hash tag), its version, lock and lease
+    /// under `keyPrefix{threadId}:ver`, `:lock`, `:lease`.
     /// @default 'agent-core:conv:'
     pub key_prefix: Option<String>,
     /// Time to live of a written value, in seconds (integer >= 1).

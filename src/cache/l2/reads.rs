@@ -18,7 +18,7 @@ pub struct Versioned {
 }
 
 /// A version as stored (a decimal string); anything else is no version.
-pub(super) fn parse_version(v: &Value) -> Option<u64> {
+pub(crate) fn parse_version(v: &Value) -> Option<u64> {
     match v {
         Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
         Value::SimpleString(s) => s.parse().ok(),
@@ -44,7 +44,7 @@ impl RedisL2 {
         }
     }
 
-    fn reply_value(&self, v: Value) -> Option<String> {
+    pub(crate) fn reply_value(&self, v: Value) -> Option<String> {
         match v {
             Value::BulkString(b) => self.decode_counted(b),
             Value::Nil => {

@@ -14,10 +14,17 @@
 //! inside the script: one round trip, and no change without its message). On a cluster the
 //! bus channel lives in another slot, so the tier publishes (`SPUBLISH`) after the script;
 //! the scripts then get an empty channel.
+//!
+//! Every script of the crate (these, and update's lock / fenced write / lease in
+//! `crate::cache::lock`) is a `redis::Script` sent through [`RedisL2::run_script`]: EVALSHA,
+//! loading the body on NOSCRIPT, behind the breaker and a deadline.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
-use redis::Script;
+use redis::{Script, ScriptInvocation, Value};
+
+use crate::cache::l2::tier::{Failure, RedisL2};
 
 /// Lua functions shared by the scripts (and available to other scripts of this crate, e.g.
 /// update's fenced write): `bump(versionKey, ttl) -> version string` and
@@ -85,7 +92,8 @@ if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS
 return 1
 ";
 
-fn with_prelude(body: &str) -> Script {
+/// A script with the [`VERSION_LUA`] functions in front of `body`.
+pub(crate) fn with_prelude(body: &str) -> Script {
     Script::new(&format!("{VERSION_LUA}{body}"))
 }
 
@@ -93,3 +101,37 @@ pub static WRITE_SCRIPT: LazyLock<Script> = LazyLock::new(|| with_prelude(WRITE)
 pub static FILL_SCRIPT: LazyLock<Script> = LazyLock::new(|| with_prelude(FILL));
 pub static INVALIDATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| with_prelude(INVALIDATE));
 pub static TAG_ADD_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TAG_ADD));
+
+impl RedisL2 {
+    /// Runs a prepared script invocation (EVALSHA, the body loaded on NOSCRIPT) behind the
+    /// breaker, within `timeout` (see [`RedisL2::exec_within`]).
+    pub(crate) async fn run_script(
+        &self,
+        inv: ScriptInvocation<'_>,
+        timeout: Duration,
+    ) -> std::result::Result<Value, Failure> {
+        self.exec_within(
+            |mut h| async move { inv.invoke_async(&mut h).await },
+            timeout,
+        )
+        .await
+    }
+
+    /// [`RedisL2::run_script`] of `script` with `keys` then `args`.
+    pub(crate) async fn eval_within(
+        &self,
+        script: &Script,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        timeout: Duration,
+    ) -> std::result::Result<Value, Failure> {
+        let mut inv = script.prepare_invoke();
+        for k in keys {
+            inv.key(*k);
+        }
+        for a in args {
+            inv.arg(*a);
+        }
+        self.run_script(inv, timeout).await
+    }
+}

@@ -33,9 +33,7 @@ impl RedisL2 {
         let done = join_all(keys.iter().map(|k| async move {
             let mut inv = TAG_ADD_SCRIPT.prepare_invoke();
             inv.key(k).arg(thread_id).arg(ttl);
-            self.exec(|mut h| async move { inv.invoke_async(&mut h).await })
-                .await
-                .is_ok()
+            self.run_script(inv, self.cfg.timeout).await.is_ok()
         }))
         .await;
         Ok(done.into_iter().all(|ok| ok))

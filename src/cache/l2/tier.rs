@@ -37,7 +37,7 @@ enum Attempt {
 }
 
 /// Why a call did not produce a reply.
-pub(super) enum Failure {
+pub(crate) enum Failure {
     /// The circuit is open: Redis was not asked.
     ShortCircuit,
     /// Redis failed or did not answer in time (counted, fed to the breaker).
@@ -45,6 +45,8 @@ pub(super) enum Failure {
     /// Redis answered with an error about the data (e.g. WRONGTYPE: the key holds a
     /// foreign value). Redis itself is healthy.
     Reply,
+    /// EVALSHA of a script the server does not hold (run it with EVAL). Redis is healthy.
+    NoScript,
 }
 
 pub struct RedisL2 {
@@ -158,7 +160,7 @@ impl RedisL2 {
         &self.origin
     }
 
-    pub(super) fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.is_closed() {
             Err(Error::new(Code::Closed, "the Redis tier is closed"))
         } else {
@@ -189,6 +191,20 @@ impl RedisL2 {
         F: FnOnce(Handle) -> Fut,
         Fut: Future<Output = RedisResult<Value>>,
     {
+        self.exec_within(op, self.cfg.timeout).await
+    }
+
+    /// [`RedisL2::exec`] with a deadline of its own (the lock's calls wait as long as the
+    /// lock lasts rather than `timeoutMs`).
+    pub(crate) async fn exec_within<F, Fut>(
+        &self,
+        op: F,
+        timeout: Duration,
+    ) -> std::result::Result<Value, Failure>
+    where
+        F: FnOnce(Handle) -> Fut,
+        Fut: Future<Output = RedisResult<Value>>,
+    {
         let probe = match lock(&self.breaker).admit(self.clock.now()) {
             Admit::Yes { probe } => probe,
             Admit::No => {
@@ -203,7 +219,7 @@ impl RedisL2 {
             generation = Some(gen);
             op(handle).await.map_err(|e| Attempt::Query(e, gen))
         };
-        match tokio::time::timeout(self.cfg.timeout, attempt).await {
+        match tokio::time::timeout(timeout, attempt).await {
             Ok(Ok(v)) => {
                 lock(&self.breaker).on_success();
                 Ok(v)
@@ -211,6 +227,10 @@ impl RedisL2 {
             Ok(Err(Attempt::Query(e, _))) if e.code() == Some("WRONGTYPE") => {
                 lock(&self.breaker).on_success();
                 Err(Failure::Reply)
+            }
+            Ok(Err(Attempt::Query(e, _))) if e.code() == Some("NOSCRIPT") => {
+                lock(&self.breaker).on_success();
+                Err(Failure::NoScript)
             }
             Ok(Err(Attempt::Connect(ConnectFailure::Closed))) => Err(Failure::ShortCircuit),
             Ok(Err(Attempt::Connect(ConnectFailure::Backoff(m) | ConnectFailure::Failed(m)))) => {
@@ -230,10 +250,7 @@ impl RedisL2 {
                 if let (true, Some(gen)) = (probe, generation) {
                     self.conn.invalidate(gen);
                 }
-                let msg = format!(
-                    "Redis did not answer within {} ms",
-                    self.cfg.timeout.as_millis()
-                );
+                let msg = format!("Redis did not answer within {} ms", timeout.as_millis());
                 self.failed(probe, &msg, true);
                 Err(Failure::Redis)
             }

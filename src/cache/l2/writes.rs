@@ -55,7 +55,7 @@ impl RedisL2 {
 
     /// The channel a script publishes on: the bus on a single server; none on a cluster,
     /// where the tier publishes after the script ([`RedisL2::after_change`]).
-    pub(super) fn script_channel(&self) -> Vec<u8> {
+    pub(crate) fn script_channel(&self) -> Vec<u8> {
         if self.conn.is_cluster() {
             Vec::new()
         } else {
@@ -65,7 +65,7 @@ impl RedisL2 {
 
     /// After a script changed `key` to `version`: counts the message, and announces it when
     /// the script could not (cluster).
-    pub(super) async fn after_change(&self, key: &str, version: u64, kind: Kind) {
+    pub(crate) async fn after_change(&self, key: &str, version: u64, kind: Kind) {
         if self.conn.is_cluster() {
             self.announce(key, version, kind).await;
         } else {
@@ -82,8 +82,37 @@ impl RedisL2 {
         reply: &std::result::Result<Value, Failure>,
         kind: Kind,
     ) {
-        if self.conn.is_cluster() && matches!(reply, Err(Failure::Redis)) {
+        if matches!(reply, Err(Failure::Redis)) {
+            self.after_maybe_changed(key, kind).await;
+        }
+    }
+
+    /// After a change of `key` that may or may not have been applied (no answer): on a
+    /// cluster, announces [`UNKNOWN_VERSION`] so that other instances drop their copy (on a
+    /// single server the script announced it if it ran).
+    pub(crate) async fn after_maybe_changed(&self, key: &str, kind: Kind) {
+        if self.conn.is_cluster() {
             self.announce(key, UNKNOWN_VERSION, kind).await;
+        }
+    }
+
+    /// Counts a fill Redis applied (`Some(len)` envelope bytes) or skipped (`None`).
+    pub(crate) fn count_fill(&self, written: Option<u64>) {
+        match written {
+            Some(len) => {
+                Stats::add(&self.stats.fills, 1);
+                Stats::add(&self.stats.bytes_written, len);
+            }
+            None => Stats::add(&self.stats.fills_skipped, 1),
+        }
+    }
+
+    /// Counts a write Redis confirmed (`len` envelope bytes).
+    pub(crate) fn count_write(&self, len: u64, compressed: bool) {
+        Stats::add(&self.stats.sets, 1);
+        Stats::add(&self.stats.bytes_written, len);
+        if compressed {
+            Stats::add(&self.stats.compressed_writes, 1);
         }
     }
 
@@ -128,16 +157,10 @@ impl RedisL2 {
                 }
             }
         }
-        let reply = self
-            .exec(|mut h| async move { inv.invoke_async(&mut h).await })
-            .await;
+        let reply = self.run_script(inv, self.cfg.timeout).await;
         match reply.as_ref().ok().and_then(parse_version) {
             Some(version) => {
-                Stats::add(&self.stats.sets, 1);
-                Stats::add(&self.stats.bytes_written, len);
-                if compressed {
-                    Stats::add(&self.stats.compressed_writes, 1);
-                }
+                self.count_write(len, compressed);
                 self.after_change(key, version, Kind::Write).await;
                 Ok(Some(version))
             }
@@ -177,18 +200,15 @@ impl RedisL2 {
             .arg(&env)
             .arg(self.ttl_for(ttl_seconds))
             .arg(seen_version.map(|v| v.to_string()).unwrap_or_default());
-        let reply = self
-            .exec(|mut h| async move { inv.invoke_async(&mut h).await })
-            .await;
+        let reply = self.run_script(inv, self.cfg.timeout).await;
         Ok(match reply {
             Ok(Value::Nil) => {
-                Stats::add(&self.stats.fills_skipped, 1);
+                self.count_fill(None);
                 Fill::Skipped
             }
             Ok(v) => match parse_version(&v) {
                 Some(version) => {
-                    Stats::add(&self.stats.fills, 1);
-                    Stats::add(&self.stats.bytes_written, len);
+                    self.count_fill(Some(len));
                     Fill::Written(version)
                 }
                 None => Fill::Failed,
@@ -215,9 +235,7 @@ impl RedisL2 {
             .arg(self.script_channel())
             .arg(Message::head(key, &self.origin, Kind::Invalidate))
             .arg(only_with_tag.unwrap_or(""));
-        let reply = self
-            .exec(|mut h| async move { inv.invoke_async(&mut h).await })
-            .await;
+        let reply = self.run_script(inv, self.cfg.timeout).await;
         let Ok(Value::Array(items)) = &reply else {
             self.after_unknown(key, &reply, Kind::Invalidate).await;
             return Ok(None);
