@@ -17,6 +17,13 @@ fn tier(url: String) -> RedisL2 {
 
 const LEASE: Duration = Duration::from_secs(5);
 
+/// The thread's version as Redis holds it (`GET ...:ver`); versions follow the rule of
+/// every change script: `max(old + 1, Redis TIME in µs)`.
+fn stored_ver(server: &RedisServer, id: &str) -> u64 {
+    let r = server.raw_str(&["GET", &format!("agent-core:conv:{{{id}}}:ver")]);
+    r.lines().nth(1).unwrap_or_default().parse().unwrap_or(0)
+}
+
 fn won(l: Lease) -> (String, u64) {
     match l {
         Lease::Won { token, version } => (token, version),
@@ -39,12 +46,13 @@ async fn one_winner_the_others_wait_then_read_its_fill() {
         Lease::Held { left } => assert!(left > Duration::from_secs(4) && left <= LEASE, "{left:?}"),
         other => panic!("expected held, got {other:?}"),
     }
-    assert_eq!(
-        a.fill_leased("t", &token, version, br#"{"v":1}"#, None)
-            .await
-            .unwrap(),
-        Some(1)
-    );
+    let v1 = a
+        .fill_leased("t", &token, version, br#"{"v":1}"#, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(v1 > 0);
+    assert_eq!(stored_ver(&server, "t"), v1);
     // Filled and released in one step.
     assert!(server
         .raw_str(&["EXISTS", "agent-core:conv:{t}:lease"])
@@ -53,7 +61,7 @@ async fn one_winner_the_others_wait_then_read_its_fill() {
         b.lease("t", LEASE).await.unwrap(),
         Lease::Hit(Versioned {
             payload: Some(r#"{"v":1}"#.into()),
-            version: 1
+            version: v1
         })
     );
     assert_eq!(a.get("t").await.unwrap().as_deref(), Some(r#"{"v":1}"#));
@@ -103,10 +111,9 @@ async fn a_dead_leaders_lease_expires_and_only_the_owner_gives_it_up() {
     let (tb, _) = won(b.lease("t", LEASE).await.unwrap());
     // The dead leader's late fill writes (the version did not move) but cannot release
     // b's lease.
-    assert_eq!(
-        a.fill_leased("t", &token, 0, b"1", None).await.unwrap(),
-        Some(1)
-    );
+    let v = a.fill_leased("t", &token, 0, b"1", None).await.unwrap();
+    assert!(v.is_some_and(|v| v > 0), "{v:?}");
+    assert_eq!(v, Some(stored_ver(&server, "t")));
     assert_eq!(
         server.raw_str(&["GET", "agent-core:conv:{t}:lease"]),
         format!("$32\r\n{tb}\r\n")
