@@ -26,6 +26,13 @@ const inc = async (cur) => {
 /** @param {any[]} replies @param {string} name */
 const sum = (replies, name) => replies.reduce((a, r) => a + r.stats[name], 0)
 
+/** A thread version as every change script sets it: max(old + 1, Redis TIME in µs). @param {string} v */
+function assertClockVersion(v) {
+  const n = Number(v)
+  const now = Date.now() * 1000
+  assert.ok(Number.isSafeInteger(n) && n > now - 600e6 && n < now + 600e6, `version ${v}`)
+}
+
 test('4 processes x 250 concurrent increments through update: exactly 1,000 in Redis and in a fresh reader', { timeout: 120_000 }, async () => {
   const server = await startRedis()
   const kids = await startChildren(4, { redisUrl: server.url })
@@ -44,7 +51,9 @@ test('4 processes x 250 concurrent increments through update: exactly 1,000 in R
     assert.equal(sum(replies, 'lockTimeouts'), 0)
 
     assert.deepEqual(payloadOf(await server.command('GET', 'agent-core:conv:{counter}')), { n: 1000 })
-    assert.equal(bulk(await server.command('GET', 'agent-core:conv:{counter}:ver')), '1000')
+    // (Versions follow Redis's clock, max(old + 1, TIME in µs), so they no longer count the
+    // writes; the value above does.)
+    assertClockVersion(bulk(await server.command('GET', 'agent-core:conv:{counter}:ver')))
     // No lock is held: the last write released it (a write leaves a receipt that is a free lock).
     const lock = await server.command('GET', 'agent-core:conv:{counter}:lock')
     assert.ok(lock.startsWith('$-1') || bulk(lock).includes(':w:'), `a lock was left behind: ${lock}`)
@@ -88,7 +97,7 @@ test('a lock shorter than a slow updater: no increment is lost silently or lands
     }
     assert.ok(successes < 4 * N)
     assert.deepEqual(payloadOf(await server.command('GET', 'agent-core:conv:{c}')), { n: successes })
-    assert.equal(bulk(await server.command('GET', 'agent-core:conv:{c}:ver')), String(successes))
+    assertClockVersion(bulk(await server.command('GET', 'agent-core:conv:{c}:ver')))
   } finally {
     await Promise.all(kids.map((k) => k.close()))
     await server.stop()
@@ -118,6 +127,8 @@ test('a failing updater or save releases the lock and writes nothing', async () 
   const cache = new ConversationCache({ redisUrl: server.url })
   try {
     await cache.update('t', () => ({ v: 1 }))
+    const ver1 = bulk(await server.command('GET', 'agent-core:conv:{t}:ver'))
+    assertClockVersion(ver1)
     const boom = new Error('updater failed')
     await assert.rejects(cache.update('t', () => { throw boom }), (e) => e === boom)
     const saveErr = new Error('save failed')
@@ -127,7 +138,7 @@ test('a failing updater or save releases the lock and writes nothing', async () 
     )
     assert.ok((await server.command('EXISTS', 'agent-core:conv:{t}:lock')).startsWith(':0'))
     assert.deepEqual(payloadOf(await server.command('GET', 'agent-core:conv:{t}')), { v: 1 })
-    assert.equal(bulk(await server.command('GET', 'agent-core:conv:{t}:ver')), '1')
+    assert.equal(bulk(await server.command('GET', 'agent-core:conv:{t}:ver')), ver1, 'the version did not move')
     assert.deepEqual(cache.peek('t'), { v: 1 })
   } finally {
     await cache.close()

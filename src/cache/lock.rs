@@ -38,6 +38,9 @@ pub const BACKOFF_MAX: Duration = Duration::from_millis(32);
 const RECEIPT_MARGIN: Duration = Duration::from_secs(1);
 /// Shortest deadline of a release.
 pub const RELEASE_TIMEOUT_MIN: Duration = Duration::from_millis(500);
+/// Redis failures in a row after which `lock` answers `Unavailable` (when no other holder
+/// was seen): the first is retried with the same token (it may have taken the lock).
+const MAX_LOCK_FAILURES: u32 = 2;
 /// Longest lock (or lease) accepted, in ms.
 pub const MAX_TTL_MS: u64 = 3_600_000;
 
@@ -144,6 +147,7 @@ impl RedisL2 {
         // Whether another holder was seen: then running out of time is `Busy`, never
         // `Unavailable` (which would let the caller write without the lock).
         let mut busy = false;
+        let mut failures = 0u32;
         loop {
             tries += 1;
             let per_try = left(deadline, self.config().timeout);
@@ -176,8 +180,16 @@ impl RedisL2 {
                 }
                 Err(Failure::ShortCircuit) => return Ok(Acquire::Unavailable),
                 // A try that failed or timed out may still have taken the lock: the next try
-                // with the same token finds out.
-                Err(Failure::Redis) => {}
+                // with the same token finds out. A second failure in a row (and no holder
+                // seen) means Redis is not answering: unavailable at once, rather than feeding
+                // the breaker until it opens, which would keep this instance's writes (and
+                // their bus messages) off Redis for a cooldown after Redis is back.
+                Err(Failure::Redis) => {
+                    failures += 1;
+                    if failures >= MAX_LOCK_FAILURES && !busy {
+                        return Ok(Acquire::Unavailable);
+                    }
+                }
             }
             let rest = deadline.saturating_duration_since(Instant::now());
             if rest.is_zero() {
