@@ -184,7 +184,7 @@ impl RedisL2 {
                 // seen) means Redis is not answering: unavailable at once, rather than feeding
                 // the breaker until it opens, which would keep this instance's writes (and
                 // their bus messages) off Redis for a cooldown after Redis is back.
-                Err(Failure::Redis) => {
+                Err(Failure::Redis | Failure::Unsent) => {
                     failures += 1;
                     if failures >= MAX_LOCK_FAILURES && !busy {
                         return Ok(Acquire::Unavailable);

@@ -40,8 +40,12 @@ enum Attempt {
 pub(crate) enum Failure {
     /// The circuit is open: Redis was not asked.
     ShortCircuit,
-    /// Redis failed or did not answer in time (counted, fed to the breaker).
+    /// Redis failed or did not answer in time (counted, fed to the breaker). The command
+    /// may have run.
     Redis,
+    /// The connection could not be opened (counted, fed to the breaker): the command was
+    /// never sent.
+    Unsent,
     /// Redis answered with an error about the data (e.g. WRONGTYPE: the key holds a
     /// foreign value). Redis itself is healthy.
     Reply,
@@ -235,7 +239,7 @@ impl RedisL2 {
             Ok(Err(Attempt::Connect(ConnectFailure::Closed))) => Err(Failure::ShortCircuit),
             Ok(Err(Attempt::Connect(ConnectFailure::Backoff(m) | ConnectFailure::Failed(m)))) => {
                 self.failed(probe, &m, false);
-                Err(Failure::Redis)
+                Err(Failure::Unsent)
             }
             Ok(Err(Attempt::Query(e, gen))) => {
                 if e.is_connection_dropped() || e.is_unrecoverable_error() || e.is_io_error() {
