@@ -13,6 +13,7 @@
 // starve two cores); the writer sets {rev: n + 1} and notes when set() returned; each reader
 // notes when get() first answered something else. Lag = that moment - the write's return,
 // on the machine-wide monotonic clock (negative: gone before the writer's call returned).
+// The first rounds are a warm-up, not counted.
 import { startRedis } from '../__test__/support/redis-server.mjs'
 import { startCluster } from '../__test__/support/redis-cluster.mjs'
 import { spawnCaches, stopAll } from '../__test__/support/children.mjs'
@@ -20,6 +21,8 @@ import { machine, writeSection, waitForQuiet, median } from './results.mjs'
 
 const ROUNDS = { 2: 200, 4: 100 }
 const KEYS = 3
+/** Rounds run first and not counted (connections opened, BentoCache's bus subscribed). */
+const WARMUP = 5
 
 /** @param {number} ms */
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -44,7 +47,7 @@ async function measure(redisUrl, lib, n) {
     const lags = []
     let stuck = 0
     let other = 0
-    for (let r = 0; r < ROUNDS[n]; r++) {
+    for (let r = 0; r < WARMUP + ROUNDS[n]; r++) {
       const key = `bench-${r % KEYS}`
       await writer.call('set', { key, value: { rev: 2 * r } })
       await Promise.all(readers.map((p) => p.call('until', { key, rev: 2 * r, timeoutMs: 5000 })))
@@ -52,11 +55,16 @@ async function measure(redisUrl, lib, n) {
       await sleep(5)
       const { returnedAt } = await writer.call('set', { key, value: { rev: 2 * r + 1 } })
       for (const [i, w] of (await Promise.all(watching)).entries()) {
+        if (r < WARMUP) continue
         if (w.timedOut) {
           stuck++ // still the old value 5 s after the write
-          const ws = await writer.call('stats')
-          const rs = await readers[i].call('stats')
-          console.error(`${lib}/${n} round ${r}: old value still served 5 s after the write; writer redisErrors ${ws.redisErrors} l2Timeouts ${ws.l2Timeouts}; reader busMessages ${rs.busMessages} busResyncs ${rs.busResyncs} busConnected ${rs.busConnected}`)
+          let why = ''
+          if (lib === 'ours') {
+            const ws = await writer.call('stats')
+            const rs = await readers[i].call('stats')
+            why = `; writer redisErrors ${ws.redisErrors} l2Timeouts ${ws.l2Timeouts}; reader busMessages ${rs.busMessages} busResyncs ${rs.busResyncs} busConnected ${rs.busConnected}`
+          }
+          console.error(`${lib}/${n} round ${r}: old value still served 5 s after the write${why}`)
         }
         else if (w.value?.rev !== 2 * r + 1) other++ // something else than the new value (e.g. null)
         else lags.push(w.firstNewAt - returnedAt)
@@ -87,8 +95,8 @@ async function main() {
     '| Redis | cache | processes | samples | median | p99 | max | <= 0 | old value still served 5 s later | answered neither (e.g. null) |',
     '|---|---|---|---|---|---|---|---|---|---|',
   ]
-  /** @type {Record<string, number>} */
-  const medians = {}
+  /** @type {Record<string, { median: number, p99: number }>} */
+  const figures = {}
   for (const [label, start] of /** @type {const} */ ([
     ['single server', startRedis],
     ['cluster, 3 masters', startCluster],
@@ -98,7 +106,7 @@ async function main() {
       for (const n of /** @type {const} */ ([2, 4])) {
         for (const lib of /** @type {const} */ (['ours', 'bento'])) {
           const m = await measure(backend.url, lib, n)
-          medians[`${label}/${lib}/${n}`] = median(m.lags)
+          figures[`${label}|${lib}|${n}`] = { median: median(m.lags), p99: quantile(m.lags, 0.99) }
           const line = row(label, lib === 'ours' ? 'ConversationCache' : 'BentoCache', n, m)
           console.log(line)
           lines.push(line)
@@ -108,12 +116,23 @@ async function main() {
       await backend.stop()
     }
   }
+  const ratios = []
+  for (const label of ['single server', 'cluster, 3 masters']) {
+    for (const n of [2, 4]) {
+      const o = figures[`${label}|ours|${n}`]
+      const b = figures[`${label}|bento|${n}`]
+      ratios.push(`${label}, ${n} processes: median ${(o.median / b.median).toFixed(2)}x, p99 ${(o.p99 / b.p99).toFixed(2)}x`)
+    }
+  }
   lines.push(
+    '',
+    `ConversationCache / BentoCache, same run (below 1 = ConversationCache's old value disappears sooner): ${ratios.join('; ')}.`,
     '',
     'The multi-process tests (`__test__/cache-coherence*.test.mjs`) assert that no reader serves the old value more than **50 ms** after the write returned (the issue\'s target), against both a single server and the cluster.',
   )
+  lines.push('', 'Lock throughput of `update()` (the distributed lock) is in its own section, `coherence-locks`, written by the LOCK half of issue 5.')
   writeSection('coherence', lines.join('\n'))
-  console.log(JSON.stringify(medians))
+  console.log(lines.slice(-5).join('\n'))
 }
 
 await main()

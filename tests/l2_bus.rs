@@ -36,6 +36,17 @@ fn subscribe(t: &Arc<RedisL2>) -> UnboundedReceiver<BusEvent> {
     rx
 }
 
+/// Two tiers on `url`: `a` writes, `b` listens (subscribed when this returns).
+async fn writer_and_listener(
+    url: String,
+) -> (Arc<RedisL2>, Arc<RedisL2>, UnboundedReceiver<BusEvent>) {
+    let a = tier(url.clone());
+    let b = tier(url);
+    let rx = subscribe(&b);
+    until_connected(&b).await;
+    (a, b, rx)
+}
+
 async fn until_connected(t: &RedisL2) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !t.bus_connected() {
@@ -52,10 +63,7 @@ async fn next(rx: &mut UnboundedReceiver<BusEvent>) -> BusEvent {
 }
 
 async fn changes_arrive_with_their_versions_and_own_messages_are_ignored(server: Backend) {
-    let a = tier(server.url());
-    let b = tier(server.url());
-    let mut rx = subscribe(&b);
-    until_connected(&b).await;
+    let (a, b, mut rx) = writer_and_listener(server.url()).await;
 
     let v = a.write("k", b"1", None, Tags::Keep).await.unwrap().unwrap();
     assert_eq!(
@@ -113,10 +121,7 @@ async fn changes_arrive_with_their_versions_and_own_messages_are_ignored(server:
 }
 
 async fn a_restart_is_followed_by_a_resync_before_any_later_message(mut server: Backend) {
-    let a = tier(server.url());
-    let b = tier(server.url());
-    let mut rx = subscribe(&b);
-    until_connected(&b).await;
+    let (a, b, mut rx) = writer_and_listener(server.url()).await;
     server.restart_node_of(CHANNEL);
     assert_eq!(next(&mut rx).await, BusEvent::Resync);
     assert_eq!(b.stats().bus_resyncs, 1);
@@ -188,10 +193,7 @@ fn cluster_with_remote_thread() -> (Backend, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_an_announcement_redis_refused_is_published_again() {
     let (cluster, id) = cluster_with_remote_thread();
-    let a = tier(cluster.url());
-    let b = tier(cluster.url());
-    let mut rx = subscribe(&b);
-    until_connected(&b).await;
+    let (a, b, mut rx) = writer_and_listener(cluster.url()).await;
     let bus_node = cluster.node_of(CHANNEL);
     bus_node.raw_str(&["ACL", "SETUSER", "default", "-spublish"]);
     // The write itself (on another node) goes through; its announcement is refused.
@@ -220,10 +222,7 @@ async fn cluster_an_announcement_redis_refused_is_published_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_a_write_without_an_answer_is_announced_with_version_zero() {
     let (cluster, id) = cluster_with_remote_thread();
-    let a = tier(cluster.url());
-    let b = tier(cluster.url());
-    let mut rx = subscribe(&b);
-    until_connected(&b).await;
+    let (a, b, mut rx) = writer_and_listener(cluster.url()).await;
     a.write(&id, b"1", None, Tags::Keep).await.unwrap().unwrap();
     assert!(matches!(next(&mut rx).await, BusEvent::Changed { version, .. } if version > 0));
     // The thread's node holds writes for 300 ms: the script outlives the 50 ms deadline, and
