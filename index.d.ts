@@ -31,11 +31,99 @@ export declare class CacheMetrics {
 
 /**
  * The Redis tier (L2) of `ConversationCache`: internal, documented for the curious and
- * for tests. Values are UTF-8 JSON strings stored under `keyPrefix + key` in a small
- * versioned envelope. Construction never touches the network; the connection opens on the
+ * for tests. Values are UTF-8 JSON strings stored under `keyPrefix + '{' + key + '}'` (a
+ * hash tag: all of a thread's keys share one cluster slot) in a small versioned envelope,
+ * next to the thread's version (`...}:ver`). Construction never touches the network; the connection opens on the
  * first call and reopens by itself.
  */
 export declare class RedisTier {
+  /**
+   * Starts this tier's invalidation-bus subscriber (its own connection, reconnecting by
+   * itself): `onEvents` receives other instances' changes in batches, in order, and a
+   * `'resync'` event after every re-subscription. It must not throw. Never keeps the
+   * process alive; ends with `close()`. Once per tier.
+   */
+  subscribe(onEvents: (events: RedisBusEvent[]) => void): void
+  /** Whether the bus subscriber is subscribed right now. */
+  get busConnected(): boolean
+  /** This instance's id on the invalidation bus (its own messages are ignored). */
+  get instanceId(): string
+  /**
+   * The value AND version of `key`, in one round trip; `null` when Redis could not be
+   * asked or did not answer within `timeoutMs` (then the caller must not assume the key
+   * is absent: see {@link RedisTier.fill}).
+   */
+  read(key: string): Promise<RedisTierRead | null>
+  /**
+   * {@link RedisTier.read} for many keys, in order, in one command (`MGET`; on a cluster
+   * one per node).
+   */
+  readMany(keys: string[]): Promise<(RedisTierRead | null)[]>
+  /**
+   * Stores `json` under `key` (TTL `ttlSeconds`, default the option, plus jitter), moves
+   * the thread's version and announces the change on the invalidation bus, atomically.
+   * `tags` replaces the thread's tags (`null`/omitted keeps them). Resolves the new
+   * version, or `null` when Redis did not confirm the write.
+   */
+  write(key: string, json: string, ttlSeconds?: number | null, tags?: string[] | null): Promise<number | null>
+  /**
+   * Stores a loader's result after a miss, only if the thread's version is still
+   * `seenVersion` (what {@link RedisTier.read} returned at the miss; `null` = it had
+   * none), so that a slow load never overwrites a newer write. Not announced.
+   */
+  fill(key: string, json: string, seenVersion: number | null, ttlSeconds?: number | null): Promise<RedisTierFill>
+  /**
+   * Invalidates every thread that has `tag` (set by `write(.., tags)`), in Redis and,
+   * through the bus, in every other instance; resolves their ids (`null` when Redis
+   * could not be asked).
+   */
+  invalidateTag(tag: string): Promise<string[] | null>
+  /**
+   * Announces on the invalidation bus that `key` changed to `version` (`kind` `'w'` for a
+   * write, `'i'` for an invalidation). For changes made outside this tier's own methods
+   * (e.g. a fenced update); `write`, `del` and `invalidateTag` announce by themselves.
+   * Resolves whether Redis took the message.
+   */
+  publish(key: string, version: number, kind?: 'w' | 'i'): Promise<boolean>
+  /**
+   * Takes the distributed lock of thread `key` for `ttlMs` (SET NX PX with a random token),
+   * trying with jittered backoff for up to `waitMs`, and reads the thread's value and
+   * version in the same round trip.
+   */
+  lock(key: string, ttlMs: number, waitMs: number): Promise<TierLockResult>
+  /**
+   * Releases the lock of `key` if `token` still holds it (compare-and-delete). Resolves
+   * `true` when it was yours and is gone, `false` otherwise (expired, taken over, or Redis
+   * not reached: then it expires by itself).
+   */
+  unlock(key: string, token: string): Promise<boolean>
+  /**
+   * Writes `json` as thread `key`'s value with the next version, only if `token` still
+   * holds the lock AND the version is still `version` (as read by `lock`), releasing the
+   * lock in the same step when it writes (otherwise call `unlock`). Retries Redis failures
+   * for up to `forMs` (the lock's remaining time); a retry never applies twice.
+   */
+  writeFenced(key: string, token: string, version: number, json: string, forMs: number, ttlSeconds?: number): Promise<TierFencedResult>
+  /**
+   * The miss path of `getOrLoad` across instances, in one round trip within `timeoutMs`:
+   * the value of thread `key` if Redis has it; else its load lease for `ttlMs` if free
+   * (SET NX PX with a random token); else how long another instance's lease lasts.
+   */
+  lease(key: string, ttlMs: number): Promise<TierLeaseResult>
+  /**
+   * The lease holder's fill: stores `json` with the next version only if the thread's
+   * version is still `version` (nobody wrote it since the miss), then releases the lease,
+   * in one round trip. Resolves the new version, or `0` when skipped (a newer write) or
+   * Redis was not reached.
+   */
+  fillLeased(key: string, token: string, version: number, json: string, ttlSeconds?: number): Promise<number>
+  /** Gives up the load lease of `key` (the load failed or found nothing) if `token` holds it. */
+  unlease(key: string, token: string): Promise<boolean>
+  /**
+   * Extends the load lease of `key` to `ttlMs` from now if `token` still holds it.
+   * Resolves `false` when it is not yours any more (or Redis was not reached).
+   */
+  renewLease(key: string, token: string, ttlMs: number): Promise<boolean>
   /**
    * Validates the options and opens nothing: an unreachable Redis never makes this throw.
    * Bad options throw `RangeError`/`TypeError` with code `ERR_INVALID_OPTION` naming the option.
@@ -58,8 +146,9 @@ export declare class RedisTier {
    */
   set(key: string, json: string, ttlSeconds?: number): Promise<boolean>
   /**
-   * Deletes `keys` in one round trip; resolves the number Redis removed (`0` when Redis
-   * could not be reached: see `stats().redisErrors`).
+   * Invalidates `keys` (value and tags deleted, version moved, announced on the
+   * invalidation bus; pipelined on one connection); resolves the number of values Redis
+   * removed (`0` when Redis could not be reached: see `stats().redisErrors`).
    */
   del(keys: string[]): Promise<number>
   /** PINGs Redis (within `timeoutMs`, whatever the circuit says) and reports the circuit. */
@@ -233,6 +322,29 @@ export interface MetricSample {
   value: number
 }
 
+/** One event of the invalidation bus ({@link RedisTier.subscribe}). */
+export interface RedisBusEvent {
+  /**
+   * `'changed'`: another instance changed `key`, whose version is now `version`;
+   * `'resync'`: the subscriber re-subscribed after losing its connection and may have
+   * missed messages: drop everything held.
+   */
+  kind: 'changed' | 'resync'
+  key?: string
+  version?: number
+}
+
+/** How {@link RedisTier.fill} went. */
+export interface RedisTierFill {
+  /**
+   * `'written'`; `'skipped'`: the thread changed since the miss (someone else wrote or
+   * invalidated it), so the loaded value may be stale; `'failed'`: Redis failed.
+   */
+  outcome: 'written' | 'skipped' | 'failed'
+  /** The new version, when written. */
+  version?: number
+}
+
 /** What {@link RedisTier.health} reports. */
 export interface RedisTierHealth {
   /** `'up'` when Redis answered a PING within `timeoutMs`. */
@@ -249,12 +361,16 @@ export interface RedisTierOptions {
   /**
    * `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS (server
    * certificates are checked against the system's roots; `SSL_CERT_FILE` is honoured).
+   * Several hosts, `redis://[user[:password]@]h1:p1,h2:p2,...`, are the seed nodes of a
+   * Redis Cluster (credentials and scheme apply to all of them).
    * The ConversationCache passes its `redisUrl` option, else `process.env.REDIS_URL`.
    * Never shown with its password (see {@link RedisTier.url}).
    */
   url: string
   /**
-   * Prefix of every key written or read.
+   * Prefix of every key written or read: a thread's value is stored under
+   * `keyPrefix{threadId}` (the id as a cluster hash tag), its version, lock and lease
+   * under `keyPrefix{threadId}:ver`, `:lock`, `:lease`.
    * @default 'agent-core:conv:'
    */
   keyPrefix?: string
@@ -305,6 +421,24 @@ export interface RedisTierOptions {
    * @default 4096
    */
   compressThresholdBytes?: number
+  /**
+   * Redis Cluster: the async cluster client, sharded pub/sub (`SSUBSCRIBE` / `SPUBLISH`)
+   * for the invalidation bus. Implied when `url` lists several hosts; `true` makes a
+   * single-host `url` a cluster seed.
+   * @default false
+   */
+  cluster?: boolean
+}
+
+/** A thread's value and version as Redis holds them ({@link RedisTier.read}). */
+export interface RedisTierRead {
+  /** The value (JSON text), or `null`: absent, expired, foreign or corrupt. */
+  json: string | null
+  /**
+   * The thread's version, or `null` when it has none (never written, or expired).
+   * Versions are increasing integers below 2^53: compare them, never compute with them.
+   */
+  version: number | null
 }
 
 /** Counters of {@link RedisTier} since it was created. */
@@ -333,6 +467,28 @@ export interface RedisTierStats {
   compressedWrites: number
   bytesWritten: number
   bytesRead: number
+  /** Loader results written after a miss (only if the thread had not changed since). */
+  fills: number
+  /** Fills not written because the thread changed since the miss. */
+  fillsSkipped: number
+  /** Invalidation-bus messages published (writes and invalidations). */
+  published: number
+  /**
+   * Announcements Redis did not take at the first attempt (cluster only: kept and
+   * published again every second until it does).
+   */
+  publishFailures: number
+  /** Announcements given up because 10,000 were already waiting. */
+  publishDropped: number
+  /** Bus messages received from other instances. */
+  busReceived: number
+  /** This instance's own bus messages, ignored. */
+  busOwn: number
+  /**
+   * Times the bus subscriber re-subscribed after losing its connection (the cache then
+   * drops its whole L1, as it may have missed messages).
+   */
+  busResyncs: number
   circuit: 'closed' | 'open' | 'half-open'
   /** Whether a connection is open right now. */
   connected: boolean
@@ -413,3 +569,48 @@ export declare function serializeToPayload(value: unknown, options?: SerializeOp
  * resolves at once, may be made any number of times, and serialization keeps working after.
  */
 export declare function shutdownSerializationPool(): Promise<void>
+
+/** What {@link RedisTier.writeFenced} did. */
+export interface TierFencedResult {
+  /**
+   * `'written'` (the lock is released); `'lost'`: the lock is not yours any more, nothing written; `'conflict'`:
+   * the version moved under the lock, nothing written; `'unreachable'`: Redis could not be
+   * reached in time, nothing written; `'unknown'`: a try may have been applied but its
+   * reply never came and the lock expired before that could be settled.
+   */
+  status: 'written' | 'lost' | 'conflict' | 'unreachable' | 'unknown'
+  /** The new version (`'written'`) or the current one (`'conflict'`); 0 otherwise. */
+  version: number
+}
+
+/** What {@link RedisTier.lease} found. */
+export interface TierLeaseResult {
+  /**
+   * `'hit'`: the value is there (`json`); `'won'`: it is not, and the load lease is yours
+   * under `token` (load, then `fillLeased`); `'held'`: another instance is loading it (for
+   * at most `leftMs` more); `'unavailable'`: Redis could not be asked, or holds a value
+   * that is not ours: load without a lease.
+   */
+  status: 'hit' | 'won' | 'held' | 'unavailable'
+  json?: string | null
+  /** The thread's version (`'hit'`, `'won'`: pass it to `fillLeased`). */
+  version: number
+  token?: string
+  /** How long the other instance's lease lasts at most (`'held'`), ms. */
+  leftMs: number
+}
+
+/** What {@link RedisTier.lock} got. */
+export interface TierLockResult {
+  /**
+   * `'held'`: the lock is yours under `token`; `'busy'`: another holder kept it for the
+   * whole wait; `'unavailable'`: Redis could not be asked (down, circuit open).
+   */
+  status: 'held' | 'busy' | 'unavailable'
+  /** Your token (when held): pass it to `writeFenced` and `unlock`. */
+  token?: string
+  /** The thread's value, read with the lock (when held); `null` when absent. */
+  json?: string | null
+  /** The thread's version read with the lock (0: never written). */
+  version: number
+}

@@ -26,50 +26,86 @@ export function withCode(code, cls = Error) {
 }
 
 /**
- * An L2 tier written in JS (a Map of JSON text), with call counts, for the seam tests.
+ * An L2 tier written in JS (a Map of JSON text with versions and tags), with call counts,
+ * for the seam tests.
  * @param {{ latencyMs?: number, failing?: boolean }} [o]
  */
 export function fakeL2({ latencyMs = 0, failing = false } = {}) {
   /** @type {Map<string, string>} */
   const store = new Map()
-  const calls = { get: 0, getMany: 0, set: 0, del: 0, health: 0, close: 0 }
+  /** @type {Map<string, number>} */
+  const versions = new Map()
+  /** @type {Map<string, Set<string>>} */
+  const tagsOf = new Map()
+  let clock = 0
+  const bump = (/** @type {string} */ k) => {
+    versions.set(k, ++clock)
+    return clock
+  }
+  const calls = { read: 0, readMany: 0, write: 0, fill: 0, del: 0, invalidateTag: 0, health: 0, close: 0 }
   /** @type {number[]} */
   const ttls = []
   const maybeFail = async () => {
     if (latencyMs) await sleep(latencyMs)
     if (failing) throw new Error('redis down')
   }
+  const readOne = (/** @type {string} */ k) => ({ json: store.get(k) ?? null, version: versions.get(k) ?? null })
+  const invalidate = (/** @type {string} */ k) => {
+    const existed = store.delete(k)
+    tagsOf.delete(k)
+    bump(k)
+    return existed
+  }
   return {
     store,
+    versions,
     calls,
     ttls,
     /** @param {string} k */
-    async get(k) {
-      calls.get++
+    async read(k) {
+      calls.read++
       await maybeFail()
-      return store.get(k) ?? null
+      return readOne(k)
     },
     /** @param {string[]} ks */
-    async getMany(ks) {
-      calls.getMany++
+    async readMany(ks) {
+      calls.readMany++
       await maybeFail()
-      return ks.map((k) => store.get(k) ?? null)
+      return ks.map(readOne)
     },
-    /** @param {string} k @param {string} json @param {number} [ttl] */
-    async set(k, json, ttl) {
-      calls.set++
+    /** @param {string} k @param {string} json @param {number | null} [ttl] @param {string[] | null} [tags] */
+    async write(k, json, ttl, tags) {
+      calls.write++
       await maybeFail()
       store.set(k, json)
+      if (tags) tagsOf.set(k, new Set(tags))
       ttls.push(ttl ?? -1)
-      return true
+      return bump(k)
+    },
+    /** @param {string} k @param {string} json @param {number | null} seen @param {number | null} [ttl] */
+    async fill(k, json, seen, ttl) {
+      calls.fill++
+      await maybeFail()
+      if ((versions.get(k) ?? null) !== seen) return { outcome: /** @type {const} */ ('skipped') }
+      store.set(k, json)
+      ttls.push(ttl ?? -1)
+      return { outcome: /** @type {const} */ ('written'), version: bump(k) }
     },
     /** @param {string[]} ks */
     async del(ks) {
       calls.del++
       await maybeFail()
       let n = 0
-      for (const k of ks) if (store.delete(k)) n++
+      for (const k of ks) if (invalidate(k)) n++
       return n
+    },
+    /** @param {string} tag */
+    async invalidateTag(tag) {
+      calls.invalidateTag++
+      await maybeFail()
+      const ids = [...tagsOf].filter(([, tags]) => tags.has(tag)).map(([k]) => k)
+      for (const k of ids) invalidate(k)
+      return ids
     },
     async health() {
       calls.health++

@@ -32,7 +32,7 @@ test('tiers: loader fills L1 and L2; a fresh instance gets an L2 hit that warms 
     assert.deepEqual(await a.getOrLoad('t1'), { id: 't1', messages: ['hello'] })
     assert.equal(loads, 1)
     await sleep(20) // the L2 write is not awaited by getOrLoad
-    assert.ok((await server.command('EXISTS', 'agent-core:conv:t1')).startsWith(':1'))
+    assert.ok((await server.command('EXISTS', 'agent-core:conv:{t1}')).startsWith(':1'))
     // b: L1 miss -> L2 hit (no loader), which warms b's L1.
     assert.deepEqual(await b.getOrLoad('t1'), { id: 't1', messages: ['hello'] })
     assert.equal(loads, 1)
@@ -47,7 +47,7 @@ test('tiers: loader fills L1 and L2; a fresh instance gets an L2 hit that warms 
     await a.update('t3', (cur) => ({ n: (/** @type {any} */ (cur)?.n ?? 0) + 1 }))
     assert.deepEqual(await b.get('t3'), { n: 1 })
     await a.invalidate('t2')
-    assert.ok((await server.command('EXISTS', 'agent-core:conv:t2')).startsWith(':0'))
+    assert.ok((await server.command('EXISTS', 'agent-core:conv:{t2}')).startsWith(':0'))
     const c = cacheOn(server.url)
     assert.equal(await c.get('t2'), null)
     await c.close()

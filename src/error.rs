@@ -43,6 +43,8 @@ pub enum Code {
     UnknownEncoding,
     /// A distributed lock expired before its holder wrote.
     LockLost,
+    /// A distributed lock stayed with another holder for the whole wait.
+    LockTimeout,
     /// The object was closed.
     Closed,
     /// A failure inside the addon that is not the caller's doing.
@@ -67,6 +69,7 @@ impl Code {
             Code::UnknownModel => "ERR_UNKNOWN_MODEL",
             Code::UnknownEncoding => "ERR_UNKNOWN_ENCODING",
             Code::LockLost => "ERR_LOCK_LOST",
+            Code::LockTimeout => "ERR_LOCK_TIMEOUT",
             Code::Closed => "ERR_CLOSED",
             Code::Internal => "ERR_INTERNAL",
         }
@@ -89,6 +92,7 @@ impl Code {
             Code::LoaderTimeout
             | Code::RateLimited
             | Code::LockLost
+            | Code::LockTimeout
             | Code::Closed
             | Code::Internal => JsClass::Error,
         }
@@ -147,6 +151,7 @@ mod tests {
             Code::UnknownModel,
             Code::UnknownEncoding,
             Code::LockLost,
+            Code::LockTimeout,
             Code::Closed,
             Code::Internal,
         ] {

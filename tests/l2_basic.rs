@@ -3,11 +3,17 @@
 
 mod support;
 
-use std::time::Duration;
-
 use agent_core_native::cache::l2::{Compression, L2Config, RawL2Options, RedisL2};
 use agent_core_native::error::Code;
+use support::cluster::{on_both, Backend};
 use support::RedisServer;
+
+// These run against a single server and against a Redis Cluster of 3 masters.
+on_both!(
+    set_get_mget_del_round_trip_under_the_prefix_with_ttl,
+    lz4_values_round_trip_through_redis,
+    foreign_corrupt_and_deleted_values_are_counted_misses,
+);
 
 fn tier(url: String) -> RedisL2 {
     RedisL2::new(L2Config::new(url).unwrap()).unwrap()
@@ -17,9 +23,7 @@ fn tier_with(raw: RawL2Options) -> RedisL2 {
     RedisL2::new(L2Config::from_raw(raw).unwrap()).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn set_get_mget_del_round_trip_under_the_prefix_with_ttl() {
-    let server = RedisServer::start();
+async fn set_get_mget_del_round_trip_under_the_prefix_with_ttl(server: Backend) {
     let t = tier(server.url());
     assert_eq!(t.get("t1").await.unwrap(), None);
     assert!(t.set("t1", br#"{"messages":["hi"]}"#, None).await.unwrap());
@@ -33,21 +37,17 @@ async fn set_get_mget_del_round_trip_under_the_prefix_with_ttl() {
     );
 
     // Stored under keyPrefix + key, in the envelope, with the TTL.
-    let raw = server.raw(&[b"GET", b"agent-core:conv:t1"]);
+    let raw = server
+        .node_of("agent-core:conv:{t1}")
+        .raw(&[b"GET", b"agent-core:conv:{t1}"]);
     assert!(raw.windows(4).any(|w| w == [0xAC, 0x43, 1, 0]), "{raw:?}");
-    let ttl: i64 = server
-        .raw_str(&["TTL", "agent-core:conv:t1"])
-        .trim_start_matches(':')
-        .trim()
-        .parse()
-        .unwrap();
+    let ttl = server
+        .node_of("agent-core:conv:{t1}")
+        .raw_int(&["TTL", "agent-core:conv:{t1}"]);
     assert!((3590..=3600).contains(&ttl), "ttl {ttl}");
-    let ttl2: i64 = server
-        .raw_str(&["TTL", "agent-core:conv:t2"])
-        .trim_start_matches(':')
-        .trim()
-        .parse()
-        .unwrap();
+    let ttl2 = server
+        .node_of("agent-core:conv:{t2}")
+        .raw_int(&["TTL", "agent-core:conv:{t2}"]);
     assert!((110..=120).contains(&ttl2), "ttl {ttl2}");
 
     let got = t.mget(&["t2", "absent", "t1"]).await.unwrap();
@@ -102,12 +102,12 @@ async fn key_prefix_db_index_and_ttl_jitter() {
         assert!(t.set(&format!("j{i}"), b"1", None).await.unwrap());
     }
     // Not in db 0, but in db 3, under the prefix.
-    assert!(server.raw_str(&["EXISTS", "app:j0"]).starts_with(":0"));
+    assert!(server.raw_str(&["EXISTS", "app:{j0}"]).starts_with(":0"));
     let mut ttls = Vec::new();
     for i in 0..10 {
         let reply = server.raw_str(&[
             "EVAL",
-            &format!("redis.call('SELECT',3) return redis.call('TTL','app:j{i}')"),
+            &format!("redis.call('SELECT',3) return redis.call('TTL','app:{{j{i}}}')"),
             "0",
         ]);
         ttls.push(reply.trim_start_matches(':').trim().parse::<i64>().unwrap());
@@ -121,9 +121,7 @@ async fn key_prefix_db_index_and_ttl_jitter() {
     t.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lz4_values_round_trip_through_redis() {
-    let server = RedisServer::start();
+async fn lz4_values_round_trip_through_redis(server: Backend) {
     let t = tier_with(RawL2Options {
         url: Some(server.url()),
         compression: Some("lz4".into()),
@@ -136,7 +134,10 @@ async fn lz4_values_round_trip_through_redis() {
     );
     assert!(t.set("big", big.as_bytes(), None).await.unwrap());
     let stored: i64 = server
-        .raw_str(&["STRLEN", "agent-core:conv:big"])
+        .raw_on(
+            "agent-core:conv:{big}",
+            &["STRLEN", "agent-core:conv:{big}"],
+        )
         .trim_start_matches(':')
         .trim()
         .parse()
@@ -164,37 +165,48 @@ async fn lz4_values_round_trip_through_redis() {
     t.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn foreign_corrupt_and_deleted_values_are_counted_misses() {
-    let server = RedisServer::start();
+async fn foreign_corrupt_and_deleted_values_are_counted_misses(server: Backend) {
     let t = tier(server.url());
-    server.raw(&[b"SET", b"agent-core:conv:plain", b"{\"not\":\"ours\"}"]);
-    server.raw(&[b"SET", b"agent-core:conv:v9", b"\xAC\x43\x09\x00{}"]);
-    server.raw(&[
+    server.node_of("agent-core:conv:{plain}").raw(&[
         b"SET",
-        b"agent-core:conv:badutf8",
+        b"agent-core:conv:{plain}",
+        b"{\"not\":\"ours\"}",
+    ]);
+    server.node_of("agent-core:conv:{v9}").raw(&[
+        b"SET",
+        b"agent-core:conv:{v9}",
+        b"\xAC\x43\x09\x00{}",
+    ]);
+    server.node_of("agent-core:conv:{badutf8}").raw(&[
+        b"SET",
+        b"agent-core:conv:{badutf8}",
         b"\xAC\x43\x01\x00\xff\xfe",
     ]);
-    server.raw(&[
+    server.node_of("agent-core:conv:{badlz4}").raw(&[
         b"SET",
-        b"agent-core:conv:badlz4",
+        b"agent-core:conv:{badlz4}",
         b"\xAC\x43\x01\x01\x10\x00\x00\x00\xff\xff\xff",
     ]);
-    server.raw(&[b"RPUSH", b"agent-core:conv:list", b"x"]);
+    server
+        .node_of("agent-core:conv:{list}")
+        .raw(&[b"RPUSH", b"agent-core:conv:{list}", b"x"]);
     for k in ["plain", "v9", "badutf8", "badlz4", "list"] {
         assert_eq!(t.get(k).await.unwrap(), None, "{k}");
     }
-    assert_eq!(t.stats().corrupt, 5);
+    // Reads are MGETs (value and version together), and MGET answers nil for a key of
+    // another type (the list): a plain miss, not "corrupt"; the next write replaces it.
+    assert_eq!(t.stats().corrupt, 4);
     let got = t.mget(&["plain", "list", "absent"]).await.unwrap();
     assert_eq!(got, vec![None, None, None]);
-    // MGET answers nil for a key of another type (a list): a plain miss, not "corrupt".
-    assert_eq!(t.stats().corrupt, 6);
+    assert_eq!(t.stats().corrupt, 5);
     assert_eq!(t.stats().redis_errors, 0);
 
     assert!(t.set("gone", b"[1]", None).await.unwrap());
-    server.raw_str(&["DEL", "agent-core:conv:gone"]);
+    server.raw_on("agent-core:conv:{gone}", &["DEL", "agent-core:conv:{gone}"]);
     assert_eq!(t.get("gone").await.unwrap(), None);
-    assert_eq!(t.stats().corrupt, 6);
+    assert_eq!(t.stats().corrupt, 5);
+    assert!(t.set("list", b"[2]", None).await.unwrap());
+    assert_eq!(t.get("list").await.unwrap().as_deref(), Some("[2]"));
     t.close().await;
 }
 
@@ -226,14 +238,7 @@ async fn close_releases_the_connection() {
     assert!(t.set("a", b"1", None).await.unwrap());
     assert_eq!(server.clients(), 1);
     t.close().await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while server.clients() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "connection still open after close"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    server.until_no_clients().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

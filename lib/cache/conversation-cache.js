@@ -21,6 +21,8 @@ const { Latency } = require('./latency.js')
 const { serializeAsync } = require('../../index.js')
 const { newCounters, toStats, toFamilies } = require('./stats.js')
 const { kL2Tier, createL2 } = require('./l2-seam.js')
+const { Floors, subscribe } = require('./bus.js')
+const { createDistributed, IN_PROCESS } = require('./distributed.js')
 
 /** What L1 holds for "the loader found nothing" (negative caching); answered as null. */
 const NONE = Object.freeze({})
@@ -38,6 +40,8 @@ class ConversationCache {
   #l2
   #flights = new SingleFlight()
   #writes = new KeyedQueue()
+  /** @type {ReturnType<typeof createDistributed>} update's distributed lock (null: no Redis) */
+  #dist
   /** @type {TokenBucket | null} */
   #limiter
   /** @type {MemoryPressure | null} */
@@ -46,6 +50,13 @@ class ConversationCache {
   #c = newCounters()
   /** Bumped by every write; a read from L2 warms L1 only if no write happened meanwhile. */
   #writeSeq = 0
+  /** Highest versions other instances announced recently (bus.js). */
+  #floors = new Floors()
+  /** @type {import('./bus.js').BusHandlers} */
+  #busHandlers = {
+    changed: (key, version) => this.#remoteChange(key, version),
+    resync: () => this.#resync(),
+  }
   /** @type {Set<Promise<void>>} L2 writes under way (close() waits for them) */
   #l2Writes = new Set()
   /** @type {ReturnType<typeof setInterval> | null} */
@@ -59,6 +70,10 @@ class ConversationCache {
     this.#o = normalizeOptions(options)
     this.#l1 = new L1(this.#o)
     this.#l2 = /** @type {any} */ (options?.[kL2Tier]) ?? createL2(this.#o)
+    // Other instances' changes (the subscription holds the cache only weakly).
+    const self = new WeakRef(this)
+    subscribe(this.#l2, () => self.deref()?.#busHandlers)
+    this.#dist = createDistributed(this.#l2, this.#port())
     this.#limiter = this.#o.rateLimit ? new TokenBucket(this.#o.rateLimit) : null
     const mp = this.#o.memoryPressure
     this.#pressure = mp ? new MemoryPressure(mp) : null
@@ -186,7 +201,7 @@ class ConversationCache {
       if (this.#closed) throw errors.closed()
       this.#wrote(threadId)
       this.#hold(threadId, value, serialized.length, o)
-      await this.#writeL2(threadId, serialized, o.ttlMs)
+      await this.#writeL2(threadId, value, serialized, o.ttlMs, o.tags)
     })
   }
 
@@ -211,36 +226,41 @@ class ConversationCache {
   async invalidateTag(tag) {
     if (typeof tag !== 'string' || tag.length === 0) throw errors.invalidArg('invalidateTag expects a non-empty string')
     if (this.#closed) throw errors.closed()
-    const keys = this.#l1.keysWithTag(tag)
-    for (const k of keys) {
-      this.#wrote(k)
-      this.#l1.delete(k)
-    }
-    this.#c.invalidations += keys.length
-    await this.#deleteL2(keys)
-    return keys.length
+    const local = this.#l1.keysWithTag(tag)
+    for (const k of local) this.#drop(k)
+    // Redis knows the threads other instances tagged; it invalidates them there (and,
+    // through the bus, in every other instance). Own messages are ignored: drop here too.
+    const keys = new Set(await this.#invalidateTagL2(tag))
+    for (const k of keys) this.#drop(k)
+    // Threads tagged here that Redis did not list (their tag was not recorded there).
+    const rest = local.filter((k) => !keys.has(k))
+    for (const k of rest) keys.add(k)
+    await this.#deleteL2(rest)
+    this.#c.invalidations += keys.size
+    return keys.size
   }
 
   /**
-   * Applies `updater` to the current value, one update of a key at a time (in call order).
+   * Applies `updater` to the current value, one update of a key at a time (in call order in
+   * this process; across processes under a distributed lock when Redis is there).
    * `save` runs before the new value becomes visible; if the updater or save throws, the old
    * value stays and the error reaches the caller.
    * @param {string} threadId
    * @param {(current: unknown) => unknown} updater
-   * @param {{ save?: (value: unknown) => unknown }} [opts]
+   * @param {{ save?: (value: unknown) => unknown, lockTtlMs?: number, lockWaitMs?: number, lockRetries?: number }} [opts]
    * @returns {Promise<unknown>}
    */
   update(threadId, updater, opts) {
     if (!isValidKey(threadId)) return Promise.reject(errors.invalidKey(threadId))
     if (typeof updater !== 'function') return Promise.reject(errors.invalidArg('update expects an updater function'))
-    let save
+    let u
     try {
-      save = updateOptions(opts)
+      u = updateOptions(opts, this.#o)
     } catch (e) {
       return Promise.reject(e)
     }
     if (this.#closed) return Promise.reject(errors.closed())
-    return this.#writes.run(threadId, () => this.#applyUpdate(threadId, updater, save))
+    return this.#writes.run(threadId, () => this.#update(threadId, updater, u))
   }
 
   /** Counters, hit rates and latency percentiles (ms) per tier. */
@@ -299,6 +319,7 @@ class ConversationCache {
     this.#flights.abortAll(err)
     this.#limiter?.close(err)
     this.#l1.clear()
+    this.#floors.clear()
     this.#latency.flush()
     await Promise.allSettled([...this.#l2Writes])
     if (this.#l2 !== null) await this.#l2.close()
@@ -325,30 +346,47 @@ class ConversationCache {
 
   /** @param {string} key @param {Loader} load @param {Flight} f */
   async #fill(key, load, f) {
+    /** @type {{ version: number | null } | undefined} what L2 said at the miss (undefined: not asked / failed) */
+    let miss
+    /** @type {import('./distributed.js').HeldLease | undefined} this instance's load lease (distributed single flight) */
+    let lease
     if (this.#l2 !== null) {
-      const hit = await this.#readL2(key)
-      if (hit !== undefined) {
+      const r = this.#dist !== null ? await this.#dist.coldRead(key, f) : await this.#readL2(key)
+      if (r?.hit !== undefined) {
+        const { hit, version } = r
         f.source = 'l2'
-        if (!f.stale && !this.#closed) this.#hold(key, hit.value, hit.size)
+        if (!f.stale && !this.#closed) this.#holdRead(key, hit, version ?? null)
         return hit.value
       }
+      if (this.#dist !== null) lease = /** @type {{ lease?: import('./distributed.js').HeldLease }} */ (r).lease
+      else miss = /** @type {{ version: number | null } | undefined} */ (r)
     }
-    if (this.#limiter !== null) await this.#limiter.take()
-    if (f.settled) return null // closed while waiting for a token
-    const value = await this.#runLoader(key, load, f)
-    if (value === null || value === undefined) {
-      const ttlMs = this.#o.negativeTtlMs
-      if (ttlMs > 0 && !f.stale && !this.#closed) this.#l1.set(key, NONE, NONE_SIZE, { ttlMs, tags: [] })
-      return null
+    try {
+      if (this.#limiter !== null) await this.#limiter.take()
+      if (f.settled) return null // closed while waiting for a token
+      const value = await this.#runLoader(key, load, f)
+      if (value === null || value === undefined) {
+        const ttlMs = this.#o.negativeTtlMs
+        if (ttlMs > 0 && !f.stale && !this.#closed) this.#l1.set(key, NONE, NONE_SIZE, { ttlMs, tags: [] })
+        return null
+      }
+      // A value that cannot be serialized rejects here (ERR_CIRCULAR / ERR_BIGINT): every
+      // caller gets that error and nothing is cached.
+      const { serialized } = await serializeAsync(value)
+      if (!f.stale && !f.settled && !this.#closed) {
+        this.#hold(key, value, serialized.length)
+        // Only when L2 answered the miss (or gave this instance the load lease): the fill is
+        // conditional on the version seen then, so that a slow load never overwrites a
+        // newer write made meanwhile by anyone.
+        if (lease !== undefined) {
+          this.#fillLeased(key, value, serialized, lease)
+          lease = undefined // the fill releases it
+        } else if (miss !== undefined) this.#fillL2(key, value, serialized, miss.version)
+      }
+      return value
+    } finally {
+      if (lease !== undefined) this.#dist?.unlease(key, lease)
     }
-    // A value that cannot be serialized rejects here (ERR_CIRCULAR / ERR_BIGINT): every
-    // caller gets that error and nothing is cached.
-    const { serialized } = await serializeAsync(value)
-    if (!f.stale && !f.settled && !this.#closed) {
-      this.#hold(key, value, serialized.length)
-      this.#writeL2(key, serialized)
-    }
-    return value
   }
 
   /** @param {string} key @param {Loader} load @param {Flight} f @returns {Promise<unknown>} */
@@ -402,9 +440,18 @@ class ConversationCache {
 
   // ---- writes ----
 
-  /** @param {string} key @param {(current: unknown) => unknown} updater @param {((v: unknown) => unknown) | undefined} save */
-  async #applyUpdate(key, updater, save) {
+  /** @param {string} key @param {(current: unknown) => unknown} updater @param {import('./options.js').UpdateOpts} u */
+  async #update(key, updater, u) {
     if (this.#closed) throw errors.closed()
+    if (this.#dist !== null) {
+      const r = await this.#dist.update(key, updater, u)
+      if (r !== IN_PROCESS) return r
+    }
+    return this.#applyUpdate(key, updater, u.save)
+  }
+
+  /** In-process update (no Redis, or Redis not answering for the lock). @param {string} key @param {(current: unknown) => unknown} updater @param {((v: unknown) => unknown) | undefined} save */
+  async #applyUpdate(key, updater, save) {
     const current = await (this.#o.loader ? this.getOrLoad(key) : this.get(key))
     const next = await updater(current)
     if (next === null || next === undefined) {
@@ -415,7 +462,7 @@ class ConversationCache {
     if (this.#closed) return next
     this.#wrote(key)
     this.#hold(key, next, serialized.length)
-    await this.#writeL2(key, serialized)
+    await this.#writeL2(key, next, serialized)
     return next
   }
 
@@ -428,11 +475,53 @@ class ConversationCache {
   /**
    * Puts a value in L1 and relieves memory pressure if there is any.
    * @param {string} key @param {{}} value @param {number} size
-   * @param {{ ttlMs?: number, tags?: string[] }} [o]
+   * @param {{ ttlMs?: number, tags?: string[], version?: number | null }} [o]
    */
   #hold(key, value, size, o) {
     this.#l1.set(key, value, size, o)
     if (this.#pressure !== null) this.#relieve(this.#pressure)
+  }
+
+  /**
+   * Puts a value read from L2 in L1 with its version.
+   * @param {string} key @param {{ value: {}, size: number }} hit @param {number | null} version
+   */
+  #holdRead(key, hit, version) {
+    // Not if another instance announced a newer version while the read was under way.
+    if (this.#floors.admits(key, version)) this.#hold(key, hit.value, hit.size, { version })
+  }
+
+  /**
+   * Another instance changed `key` to `version`: drop our copy unless it is at least as new
+   * (a late message never evicts a newer value); loads under way for it are not cached.
+   * Version 0: a change that may or may not have happened (its script timed out): drop.
+   * @param {string} key @param {number} version
+   */
+  #remoteChange(key, version) {
+    if (this.#closed) return
+    this.#c.busMessages++
+    const held = this.#l1.versionOf(key)
+    if (version > 0) {
+      this.#floors.raise(key, version)
+      if (held.held && held.version !== undefined && held.version >= version) return
+    }
+    this.#flights.forget(key)
+    if (held.held && this.#l1.delete(key)) this.#c.busInvalidations++
+  }
+
+  /** The bus re-subscribed after a lost connection: whatever L1 holds may be stale. */
+  #resync() {
+    if (this.#closed) return
+    this.#c.busResyncs++
+    this.#writeSeq++ // L2 reads under way do not warm L1
+    this.#flights.forgetAll()
+    this.#l1.clear()
+  }
+
+  /** Drops `key` from L1 as a write would (loads under way for it are not cached). */
+  #drop(/** @type {string} */ key) {
+    this.#wrote(key)
+    this.#l1.delete(key)
   }
 
   #housekeep() {
@@ -463,20 +552,25 @@ class ConversationCache {
 
   // ---- L2, through the seam ----
 
-  /** @param {string} key @returns {Promise<{ value: {}, size: number } | undefined>} */
+  /**
+   * Value and version of `key` in L2; undefined when L2 failed (then nothing is known).
+   * @param {string} key
+   * @returns {Promise<{ hit: { value: {}, size: number } | undefined, version: number | null } | undefined>}
+   */
   async #readL2(key) {
     const l2 = /** @type {import('./l2-seam.js').L2Tier} */ (this.#l2)
     const t0 = performance.now()
-    let json
+    let r
     try {
-      json = await l2.get(key)
+      r = await l2.read(key)
     } catch (e) {
       this.#c.redisErrors++
       this.#log('error', 'ConversationCache: L2 read failed', { error: String(e) })
       return undefined
     }
     this.#latency.l2.add(performance.now() - t0)
-    return this.#parseL2(key, json)
+    if (r === null) return undefined
+    return { hit: this.#parseL2(key, r.json), version: r.version }
   }
 
   /** @param {string} key @param {string | null | undefined} json */
@@ -496,14 +590,14 @@ class ConversationCache {
   /** @param {string} key */
   async #getFromL2(key) {
     const seq = this.#writeSeq
-    const hit = await this.#readL2(key)
-    if (hit === undefined) {
+    const r = await this.#readL2(key)
+    if (r?.hit === undefined) {
       this.#c.misses++
       return null
     }
     this.#c.l2Hits++
-    if (seq === this.#writeSeq && !this.#closed) this.#hold(key, hit.value, hit.size)
-    return hit.value
+    if (seq === this.#writeSeq && !this.#closed) this.#holdRead(key, r.hit, r.version)
+    return r.hit.value
   }
 
   /** @param {string[]} keys @param {unknown[]} out @param {number[]} missing */
@@ -511,45 +605,122 @@ class ConversationCache {
     const l2 = /** @type {import('./l2-seam.js').L2Tier} */ (this.#l2)
     const seq = this.#writeSeq
     const t0 = performance.now()
-    /** @type {(string | null)[]} */
-    let jsons = []
+    /** @type {({ json: string | null, version: number | null } | null)[]} */
+    let reads = []
     try {
-      jsons = await l2.getMany(missing.map((i) => keys[i]))
+      reads = await l2.readMany(missing.map((i) => keys[i]))
       this.#latency.l2.add(performance.now() - t0)
     } catch (e) {
       this.#c.redisErrors++
       this.#log('error', 'ConversationCache: L2 read failed', { error: String(e) })
     }
     missing.forEach((i, j) => {
-      const hit = this.#parseL2(keys[i], jsons[j])
+      const r = reads[j]
+      const hit = this.#parseL2(keys[i], r?.json)
       if (hit === undefined) {
         this.#c.misses++
         return
       }
       this.#c.l2Hits++
       out[i] = hit.value
-      if (seq === this.#writeSeq && !this.#closed) this.#hold(keys[i], hit.value, hit.size)
+      if (seq === this.#writeSeq && !this.#closed) this.#holdRead(keys[i], hit, r?.version ?? null)
     })
     return out
   }
 
-  /** @param {string} key @param {string} json @param {number} [ttlMs] */
-  #writeL2(key, json, ttlMs) {
-    if (this.#l2 === null) return Promise.resolve()
-    const ttlSeconds = ttlMs ? Math.max(1, Math.ceil(ttlMs / 1000)) : this.#o.redisTtlSeconds
-    const counted = typeof this.#l2.stats === 'function' // it counts its own failures
-    const p = this.#l2.set(key, json, ttlSeconds).then(
-      (ok) => {
-        if (!ok && !counted) this.#c.redisErrors++
-      },
-      (e) => {
-        this.#c.redisErrors++
-        this.#log('error', 'ConversationCache: L2 write failed', { error: String(e) })
-      },
+  /** @param {number} [ttlMs] */
+  #ttlSeconds(ttlMs) {
+    return ttlMs ? Math.max(1, Math.ceil(ttlMs / 1000)) : this.#o.redisTtlSeconds
+  }
+
+  /**
+   * Writes `json` (the serialized `value`) to L2, which moves the thread's version and
+   * announces it; the L1 copy, if still `value`, learns its version.
+   * @param {string} key @param {{}} value @param {string} json @param {number} [ttlMs]
+   * @param {string[]} [tags] undefined keeps the thread's tags in L2
+   */
+  #writeL2(key, value, json, ttlMs, tags) {
+    const l2 = this.#l2
+    if (l2 === null) return Promise.resolve()
+    return this.#trackL2(
+      l2.write(key, json, this.#ttlSeconds(ttlMs), tags ?? null).then((version) => {
+        if (version === null) return this.#failedL2Write()
+        this.#floors.raise(key, version)
+        this.#l1.setVersion(key, value, version)
+      }),
+      'write',
     )
-    this.#l2Writes.add(p)
-    p.then(() => this.#l2Writes.delete(p))
-    return p
+  }
+
+  /**
+   * Stores a loader's result in L2 if the thread has not changed since the miss (which saw
+   * `seenVersion`). If it has, the value just loaded may be stale: L1 lets go of it.
+   * @param {string} key @param {{}} value @param {string} json @param {number | null} seenVersion
+   */
+  #fillL2(key, value, json, seenVersion) {
+    const l2 = /** @type {import('./l2-seam.js').L2Tier} */ (this.#l2)
+    this.#trackL2(
+      l2.fill(key, json, seenVersion, this.#o.redisTtlSeconds).then((r) => {
+        if (r.outcome === 'failed') this.#failedL2Write()
+        else this.#filled(key, value, r.outcome === 'written' ? /** @type {number} */ (r.version) : null)
+      }),
+      'fill',
+    )
+  }
+
+  /**
+   * The load-lease holder's fill (distributed single flight): stored, announced and the
+   * lease released in one step, only if the thread has not changed since the miss.
+   * @param {string} key @param {{}} value @param {string} json
+   * @param {import('./distributed.js').HeldLease} lease
+   */
+  #fillLeased(key, value, json, lease) {
+    const dist = /** @type {NonNullable<typeof this.#dist>} */ (this.#dist)
+    this.#trackL2(
+      dist.fill(key, json, this.#o.redisTtlSeconds, lease).then((version) => this.#filled(key, value, version)),
+      'fill',
+    )
+  }
+
+  /**
+   * A fill of `value` landed at `version`; null: it did not (the thread changed since the
+   * miss, or Redis did not confirm), so the value just loaded may be stale: L1 lets go of it.
+   * @param {string} key @param {{}} value @param {number | null} version
+   */
+  #filled(key, value, version) {
+    if (version !== null) this.#l1.setVersion(key, value, version)
+    else if (this.#l1.peek(key) === value) this.#l1.delete(key)
+  }
+
+  /** A write L2 did not confirm: counted, unless the tier counts its own failures. */
+  #failedL2Write() {
+    if (typeof this.#l2?.stats !== 'function') this.#c.redisErrors++
+  }
+
+  /**
+   * Counts and logs a rejected L2 write; close() waits for the writes under way.
+   * @param {Promise<void>} p @param {string} what
+   */
+  #trackL2(p, what) {
+    const tracked = p.catch((e) => {
+      this.#c.redisErrors++
+      this.#log('error', `ConversationCache: L2 ${what} failed`, { error: String(e) })
+    })
+    this.#l2Writes.add(tracked)
+    tracked.then(() => this.#l2Writes.delete(tracked))
+    return tracked
+  }
+
+  /** Thread ids Redis invalidated for `tag` (none without L2 or when it failed). @param {string} tag */
+  async #invalidateTagL2(tag) {
+    if (this.#l2 === null) return []
+    try {
+      return (await this.#l2.invalidateTag(tag)) ?? []
+    } catch (e) {
+      this.#c.redisErrors++
+      this.#log('error', 'ConversationCache: L2 tag invalidation failed', { error: String(e) })
+      return []
+    }
   }
 
   /** @param {string[]} keys */
@@ -565,6 +736,41 @@ class ConversationCache {
 
   // ---- misc ----
 
+  /** @returns {import('./distributed.js').Port} what the coordinator of distributed.js may use */
+  #port() {
+    return {
+      parse: (key, json) => this.#parseL2(key, json),
+      peek: (key) => {
+        const v = this.#l1.peek(key)
+        return v === NONE ? null : v
+      },
+      load: async (key) => {
+        const load = this.#o.loader
+        if (!load) return null
+        this.#c.loads++
+        try {
+          return (await load(key)) ?? null
+        } catch (e) {
+          this.#c.loaderErrors++
+          throw e
+        }
+      },
+      commit: (key, value, size, version) => {
+        this.#wrote(key)
+        if (version === null) return this.#hold(key, value, size)
+        // The fenced write announced `version` to the others; L1 holds it with that version,
+        // unless a newer one was announced meanwhile (then the copy is already stale).
+        if (this.#floors.admits(key, version)) this.#hold(key, value, size, { version })
+        else this.#l1.delete(key)
+        this.#floors.raise(key, version)
+      },
+      closed: () => this.#closed,
+      l2Latency: (ms) => this.#latency.l2.add(ms),
+      loadLeaseMs: this.#o.loadLeaseMs,
+      c: this.#c,
+    }
+  }
+
   #sources() {
     return {
       c: this.#c,
@@ -572,6 +778,7 @@ class ConversationCache {
       size: { entries: this.#l1.entries, bytes: this.#l1.bytes, maxEntries: this.#o.maxEntries, maxBytes: this.#o.maxBytes },
       rateLimited: this.#limiter?.refused ?? 0,
       l2: this.#l2?.stats?.() ?? null,
+      busConnected: this.#l2?.busConnected === true,
       latency: this.#latency.summaries(),
     }
   }

@@ -59,8 +59,28 @@ function rateLimited(waitMs, maxWaitMs) {
   )
 }
 
+/**
+ * An update could not commit under its distributed lock: the lock expired before the write
+ * (a slow updater or save) or the thread was written meanwhile, on every attempt; or Redis
+ * stopped answering so that it cannot be known whether the write landed. Nothing of the
+ * failed attempts was written to the cache (unless `unknown`).
+ * @param {string} key @param {'lost' | 'conflict' | 'unknown'} why @param {number} attempts @param {number} ttlMs
+ */
+function lockLost(key, why, attempts, ttlMs) {
+  const what =
+    why === 'unknown'
+      ? 'Redis stopped answering during the write and the lock expired before it could be told whether the write landed'
+      : `the lock (lockTtlMs ${ttlMs} ms) was lost or the thread was written by someone else before the write, on ${attempts} attempt(s); nothing was written`
+  return coded(Error, 'ERR_LOCK_LOST', `update of threadId ${show(key)}: ${what}`)
+}
+
+/** @param {string} key @param {number} waitMs */
+function lockTimeout(key, waitMs) {
+  return coded(Error, 'ERR_LOCK_TIMEOUT', `update of threadId ${show(key)}: another instance held the lock for all of lockWaitMs (${waitMs} ms)`)
+}
+
 function closed() {
   return coded(Error, 'ERR_CLOSED', 'the ConversationCache is closed')
 }
 
-module.exports = { MAX_KEY_BYTES, invalidKey, invalidOption, invalidArg, loaderTimeout, rateLimited, closed }
+module.exports = { MAX_KEY_BYTES, invalidKey, invalidOption, invalidArg, loaderTimeout, rateLimited, lockLost, lockTimeout, closed }

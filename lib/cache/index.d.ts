@@ -61,11 +61,20 @@ export interface ConversationCacheOptions {
   ttlMs?: number
   /**
    * Redis URL for the L2 tier: `redis://[user[:password]@]host[:port][/db]`, or `rediss://`
-   * for TLS. Without it (and without `REDIS_URL`) the cache runs L1-only. Nothing connects
-   * at construction; Redis being down, slow or refusing is never an error to callers.
+   * for TLS. Several hosts, `redis://[user[:password]@]host1:port1,host2:port2,...`, are the
+   * seed nodes of a Redis Cluster. Without it (and without `REDIS_URL`) the cache runs
+   * L1-only. Nothing connects at construction; Redis being down, slow or refusing is never
+   * an error to callers. Every instance sharing the Redis keeps its L1 coherent with the
+   * others through an invalidation bus (pub/sub; sharded pub/sub on a cluster).
    * @default process.env.REDIS_URL
    */
   redisUrl?: string
+  /**
+   * Treat `redisUrl` as a Redis Cluster (async cluster client, sharded pub/sub for the
+   * bus). Implied when `redisUrl` lists several hosts; set it for a single seed node.
+   * @default false
+   */
+  redisCluster?: boolean
   /**
    * L2 time to live in seconds. Alias: `redisTtl`.
    * @default 3600
@@ -97,6 +106,33 @@ export interface ConversationCacheOptions {
   memoryPressure?: MemoryPressureOptions | boolean
   /** Receives warnings (memory pressure) and errors (L2 failures). Unset = silent. */
   logger?: CacheLogger
+  /**
+   * How long update()'s distributed lock lasts, ms. An updater + save that take longer lose
+   * the lock: their write is refused (nothing written) and the update tries again with the
+   * newer value (see `lockRetries`). Can be set per call too.
+   * @default 5000
+   */
+  lockTtlMs?: number
+  /**
+   * How long update() waits for a lock another instance holds before rejecting with
+   * `ERR_LOCK_TIMEOUT`, ms. Can be set per call too.
+   * @default 10000
+   */
+  lockWaitMs?: number
+  /**
+   * How many times update() starts over (new lock, newer value, updater and save again) after
+   * losing its lock, before rejecting with `ERR_LOCK_LOST`. Can be set per call too.
+   * @default 2
+   */
+  lockRetries?: number
+  /**
+   * Distributed single flight (with Redis): on a cold key, the instance that takes this
+   * lease runs the loader and the others wait for its value in Redis; a lease whose holder
+   * died expires after this long, and the next caller loads. A loader slower than this may
+   * run once more in another instance.
+   * @default 3000
+   */
+  loadLeaseMs?: number
   /** Old API name of `maxEntries`. */
   maxSize?: number
   /** Old API name of `ttlMs`. */
@@ -140,6 +176,13 @@ export interface CacheStats {
   latency: { l1: TierLatency; l2: TierLatency; loader: TierLatency }
   /** Callers that joined a load already under way instead of starting one. */
   stampedePrevented: number
+  /**
+   * Cold loads (flights of getOrLoad that missed L1 and L2) that waited for another
+   * instance holding the load lease and took its value from Redis instead of running the
+   * loader here. Its callers count as `l2Hits`; callers that joined locally also count in
+   * `stampedePrevented`.
+   */
+  distributedStampedePrevented: number
   /** Failed L2 (Redis) calls, timeouts included. Redis failing is never an error to callers. */
   redisErrors: number
   /** L2 calls slower than `l2TimeoutMs` (answered as misses; also in `redisErrors`). */
@@ -170,6 +213,22 @@ export interface CacheStats {
   rateLimited: number
   /** Keys dropped by invalidate / invalidateTag. */
   invalidations: number
+  /** Other instances' changes received over the invalidation bus (Redis pub/sub). */
+  busMessages: number
+  /** L1 entries dropped because another instance changed them (a message older than the
+   * copy held drops nothing). */
+  busInvalidations: number
+  /** Times L1 was emptied because the bus subscriber re-subscribed after losing its
+   * connection (messages may have been missed meanwhile). */
+  busResyncs: number
+  /** Whether the bus subscriber is subscribed now (false without Redis). */
+  busConnected: boolean
+  /** update() attempts whose distributed lock expired (or whose thread was written by a writer without the lock) before the write; each was retried or rejected with ERR_LOCK_LOST, nothing of it written. */
+  lockLost: number
+  /** update() calls rejected with ERR_LOCK_TIMEOUT (another instance held the lock for all of lockWaitMs). */
+  lockTimeouts: number
+  /** update() calls that ran with in-process semantics because Redis could not be asked for the lock (down, circuit open). */
+  lockUnavailable: number
   /** Entries L1 holds now. */
   entries: number
   /** Sum of the serialized JSON lengths of the entries L1 holds now. */
@@ -202,8 +261,18 @@ export interface SetOptions {
 }
 
 export interface UpdateOptions {
-  /** Persists the new value; runs before the value becomes visible. If it throws, the old value stays. */
+  /**
+   * Persists the new value; runs before the value becomes visible. If it throws, the old value
+   * stays. Under the distributed lock it may run once per attempt: an attempt that lost its
+   * lock after `save` is retried with the newer value (and saves again).
+   */
   save?: (value: any) => unknown | Promise<unknown>
+  /** This call's lock duration, ms (default: the cache's `lockTtlMs`). */
+  lockTtlMs?: number
+  /** This call's wait for the lock, ms (default: the cache's `lockWaitMs`). */
+  lockWaitMs?: number
+  /** This call's retries after a lost lock (default: the cache's `lockRetries`). */
+  lockRetries?: number
 }
 
 /**
@@ -212,7 +281,8 @@ export interface UpdateOptions {
  *
  * Errors (all with a `code`): `ERR_INVALID_KEY` (TypeError: threadId empty, not a string or
  * over 1,024 UTF-8 bytes), `ERR_INVALID_OPTION` (TypeError/RangeError naming the option),
- * `ERR_INVALID_ARG` (TypeError), `ERR_LOADER_TIMEOUT`, `ERR_RATE_LIMITED`, `ERR_CLOSED`,
+ * `ERR_INVALID_ARG` (TypeError), `ERR_LOADER_TIMEOUT`, `ERR_RATE_LIMITED`, `ERR_LOCK_LOST`,
+ * `ERR_LOCK_TIMEOUT`, `ERR_CLOSED`,
  * and the serializer's `ERR_CIRCULAR` / `ERR_BIGINT` for values with no JSON form.
  */
 export declare class ConversationCache {
@@ -225,6 +295,10 @@ export declare class ConversationCache {
    * (unless `negativeTtlMs`). A loader result that cannot be serialized rejects (ERR_CIRCULAR / ERR_BIGINT).
    * `loader` defaults to `options.loader`; with neither, the call rejects with ERR_INVALID_ARG.
    * A caller that joins a load under way shares that load (its own loader is not called).
+   * With Redis, a cold key is loaded once across all instances: one takes a load lease
+   * (`loadLeaseMs`) and runs the loader, the others wait for its value in Redis (polling
+   * every 5-25 ms) and load themselves only if the lease ends without a value (the holder
+   * failed, found nothing or died).
    */
   getOrLoad<T = any>(threadId: string, loader?: (threadId: string) => T | null | undefined | Promise<T | null | undefined>): Promise<T | null>
   /** The value from L1, else L2; null when neither holds it. Never loads. */
@@ -234,19 +308,36 @@ export declare class ConversationCache {
    * refreshes LRU order nor counts in the stats.
    */
   peek<T = any>(threadId: string): T | null | undefined
-  /** Stores a value (in call order with update() of the same key). Rejects ERR_CIRCULAR / ERR_BIGINT for values with no JSON form. */
+  /**
+   * Stores a value (in call order with update() of the same key), in L1 and L2; every other
+   * instance sharing the Redis drops its copy. `tags` are recorded in Redis too, so that
+   * invalidateTag() in any instance reaches the thread. Rejects ERR_CIRCULAR / ERR_BIGINT for
+   * values with no JSON form.
+   */
   set(threadId: string, value: unknown, opts?: SetOptions): Promise<void>
   /** Values in order, null where none holds it; one L2 round trip for the L1 misses. */
   getMany<T = any>(threadIds: string[]): Promise<(T | null)[]>
-  /** Drops a thread from L1 and L2; a load under way for it is not cached. */
+  /**
+   * Drops a thread from L1, L2 and every other instance's L1; a load under way for it is not
+   * cached. The hook for changes made outside the cache (a database trigger, another service).
+   */
   invalidate(threadId: string): Promise<void>
-  /** Drops every thread stored with `tag`; resolves to how many. */
+  /**
+   * Drops every thread that has `tag` (set by set(..., { tags })) from L2 and from every
+   * instance's L1, whichever instance tagged it; resolves to how many threads it removed.
+   */
   invalidateTag(tag: string): Promise<number>
   /**
-   * Read-modify-write of one thread, one at a time per key in this process. `current` is
-   * what getOrLoad (with options.loader) or get would give; the updater should return a new
-   * object rather than change `current` in place (a change in place is visible at once,
-   * even if the update then fails). `save` runs before the new value becomes visible.
+   * Read-modify-write of one thread, one at a time per key in this process and, with Redis,
+   * across every instance sharing it: a distributed lock (token, expiry `lockTtlMs`, released
+   * only by its owner) with a fenced write, so an updater whose lock expired never overwrites
+   * a newer value: it starts over with that value (`lockRetries`), then rejects with
+   * `ERR_LOCK_LOST`; a lock held elsewhere for all of `lockWaitMs` rejects with
+   * `ERR_LOCK_TIMEOUT`. `current` is what Redis holds (else L1's copy, else the loader's
+   * value, else null). Without Redis, or with Redis not answering, the update is atomic within
+   * this process only (`current` is what getOrLoad with options.loader, or get, would give;
+   * counted in `lockUnavailable`). The updater should return a new object rather than change
+   * `current` in place. `save` runs before the new value becomes visible.
    */
   update<T = any>(threadId: string, updater: (current: T | null) => T | Promise<T>, opts?: UpdateOptions): Promise<T>
   getStats(): CacheStats

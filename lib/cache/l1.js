@@ -1,7 +1,8 @@
 'use strict'
 // The in-process tier: lru-cache (entry bound, byte bound, per-entry TTL, LRU order
-// refreshed on get) plus a tag index. Values are held as the very objects given (no copy);
-// an entry's size is its serialized JSON length, computed by the caller.
+// refreshed on get) plus a tag index and the version (in Redis) of each copy held. Values
+// are held as the very objects given (no copy); an entry's size is its serialized JSON
+// length, computed by the caller.
 const { LRUCache } = require('lru-cache')
 
 /**
@@ -19,6 +20,8 @@ class L1 {
   #byTag = new Map()
   /** @type {Map<string, string[]>} key -> tags */
   #tagsOf = new Map()
+  /** @type {Map<string, number>} key -> version (in Redis) of the copy held; none = unknown */
+  #versions = new Map()
   #underPressure = false
   /** @type {L1Counters} */
   counters = { evictions: 0, expired: 0, oversized: 0, clearedDueToMemoryPressure: 0 }
@@ -40,6 +43,7 @@ class L1 {
   /** @param {string} key @param {string} reason */
   #disposed(key, reason) {
     this.#untag(key)
+    this.#versions.delete(key)
     if (reason === 'evict') {
       if (this.#underPressure) this.counters.clearedDueToMemoryPressure++
       else this.counters.evictions++
@@ -62,7 +66,8 @@ class L1 {
    * Holds `value` under `key`. A value whose size alone exceeds maxBytes is not held (and
    * any older value under the key is dropped, as it is no longer current).
    * @param {string} key @param {{}} value @param {number} size serialized JSON length
-   * @param {{ ttlMs?: number, tags?: readonly string[] }} [o] tags: undefined keeps the key's tags
+   * @param {{ ttlMs?: number, tags?: readonly string[], version?: number | null }} [o]
+   *   tags: undefined keeps the key's tags; version: the copy's version in Redis, if known
    * @returns {boolean} whether the value is held
    */
   set(key, value, size, o = {}) {
@@ -75,8 +80,28 @@ class L1 {
     // lru-cache refuses a size of 0; `""` has size 2 anyway, so only odd callers get here.
     this.#lru.set(key, value, o.ttlMs === undefined ? { size: Math.max(1, size) } : { size: Math.max(1, size), ttl: o.ttlMs })
     this.#untag(key)
-    if (keepTags && keepTags.length && this.#lru.has(key)) this.#tag(key, keepTags)
+    this.#versions.delete(key)
+    if (!this.#lru.has(key)) return true
+    if (keepTags && keepTags.length) this.#tag(key, keepTags)
+    if (o.version != null) this.#versions.set(key, o.version)
     return true
+  }
+
+  /**
+   * Records the version of the copy held under `key`, if it is still `value` (a write's
+   * version arrives after the value was put in L1).
+   * @param {string} key @param {{}} value @param {number} version
+   */
+  setVersion(key, value, version) {
+    if (this.#lru.peek(key) === value) this.#versions.set(key, version)
+  }
+
+  /**
+   * Whether L1 holds a copy of `key` and, if so, its version (undefined = not known).
+   * @param {string} key @returns {{ held: boolean, version: number | undefined }}
+   */
+  versionOf(key) {
+    return { held: this.#lru.has(key), version: this.#versions.get(key) }
   }
 
   /** @param {string} key */
@@ -126,6 +151,7 @@ class L1 {
     this.#lru.clear()
     this.#byTag.clear()
     this.#tagsOf.clear()
+    this.#versions.clear()
   }
 
   get entries() {

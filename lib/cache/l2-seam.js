@@ -4,14 +4,29 @@
 // otherwise (L1 only). Tests may hand in a tier of their own under `kL2Tier`.
 
 /**
+ * @typedef {object} L2Read what L2 holds for a thread
+ * @property {string | null} json the value (JSON text); null when absent / corrupt
+ * @property {number | null} version the thread's version; null when it has none
+ */
+
+/**
+ * The L2 tier as the cache uses it. Every change of a thread moves its version (increasing
+ * integers) and is announced to the other instances; reads return the version with the value.
  * @typedef {object} L2Tier
- * @property {(key: string) => Promise<string | null>} get JSON text, or null on miss / timeout / error
- * @property {(keys: string[]) => Promise<(string | null)[]>} getMany one round trip
- * @property {(key: string, json: string, ttlSeconds?: number) => Promise<boolean>} set false when it failed
- * @property {(keys: string[]) => Promise<number>} del how many keys existed
+ * @property {(key: string) => Promise<L2Read | null>} read null: L2 failed (nothing known)
+ * @property {(keys: string[]) => Promise<(L2Read | null)[]>} readMany one round trip
+ * @property {(key: string, json: string, ttlSeconds?: number | null, tags?: string[] | null) => Promise<number | null>} write
+ *   the new version; null when not confirmed. tags null keeps the thread's tags
+ * @property {(key: string, json: string, seenVersion: number | null, ttlSeconds?: number | null) => Promise<{ outcome: 'written' | 'skipped' | 'failed', version?: number | null }>} fill
+ *   a loader's result, written only if the version is still the one seen at the miss
+ * @property {(keys: string[]) => Promise<number>} del invalidates; how many values existed
+ * @property {(tag: string) => Promise<string[] | null>} invalidateTag ids of the threads invalidated
  * @property {() => Promise<{ state: 'up' | 'down', latencyMs?: number, circuit: string, lastError?: string }>} health
  * @property {() => Promise<void>} close
  * @property {() => L2TierStats} [stats] a tier that counts its own Redis failures (the native one)
+ * @property {(onEvents: (events: import('./bus.js').BusEvent[]) => void) => void} [subscribe]
+ *   starts the invalidation-bus subscriber (other instances' changes; 'resync' after a lost connection)
+ * @property {boolean} [busConnected] whether that subscriber is subscribed now
  */
 
 /**
@@ -30,7 +45,7 @@ const kL2Tier = Symbol('agent-core-native.l2Tier')
 /**
  * The L2 tier for normalized cache options: the native RedisTier when a URL is set. Opens no
  * connection (it opens on first use); an unreachable Redis never makes this throw.
- * @param {{ redisUrl: string | null, keyPrefix: string, redisTtlSeconds: number, l2TimeoutMs: number }} o
+ * @param {{ redisUrl: string | null, redisCluster: boolean, keyPrefix: string, redisTtlSeconds: number, l2TimeoutMs: number }} o
  * @returns {L2Tier | null}
  */
 function createL2(o) {
@@ -38,6 +53,7 @@ function createL2(o) {
   const { RedisTier } = require('../../index.js')
   return new RedisTier({
     url: o.redisUrl,
+    cluster: o.redisCluster,
     keyPrefix: o.keyPrefix,
     ttlSeconds: o.redisTtlSeconds,
     timeoutMs: o.l2TimeoutMs,

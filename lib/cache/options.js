@@ -17,6 +17,10 @@ const DEFAULTS = Object.freeze({
   lowWatermarkGap: 0.1,
   checkIntervalMs: 1000,
   maxWaitMs: 1000,
+  lockTtlMs: 5000,
+  lockWaitMs: 10_000,
+  lockRetries: 2,
+  loadLeaseMs: 3000,
 })
 
 /** Old TypeScript API name -> this API's name. */
@@ -27,6 +31,7 @@ const KNOWN = new Set([
   'maxBytes',
   'ttlMs',
   'redisUrl',
+  'redisCluster',
   'redisTtlSeconds',
   'keyPrefix',
   'loader',
@@ -36,6 +41,10 @@ const KNOWN = new Set([
   'rateLimit',
   'memoryPressure',
   'logger',
+  'lockTtlMs',
+  'lockWaitMs',
+  'lockRetries',
+  'loadLeaseMs',
   ...Object.keys(ALIASES),
 ])
 
@@ -94,18 +103,38 @@ function nameOf(o, name) {
   return name
 }
 
+/**
+ * One URL per host of `url`: `redis://[user:pass@]h1:p1,h2:p2[/db]` lists the seed nodes of
+ * a Redis Cluster (scheme, credentials and path apply to each); null if a host is empty.
+ * @param {string} url
+ */
+function seedUrls(url) {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/is.exec(url)
+  if (!m) return [url]
+  const [, scheme, authority, tail] = m
+  const at = authority.lastIndexOf('@')
+  const userinfo = authority.slice(0, at + 1)
+  const hosts = authority.slice(at + 1).split(',').map((h) => h.trim())
+  if (hosts.some((h) => h === '')) return null
+  return hosts.map((h) => `${scheme}${userinfo}${h}${tail}`)
+}
+
 /** @param {unknown} v @param {string} name */
 function redisUrl(v, name) {
   if (typeof v !== 'string') throw invalidOption(name, `must be a string, got ${typeof v}`, 'type')
-  let url
-  try {
-    url = new URL(v)
-  } catch {
-    // Never echo the value: it may carry a password.
-    throw invalidOption(name, 'is not a valid URL (expected redis://host:port or rediss://host:port)')
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw invalidOption(name, `must use redis:// or rediss://, got ${url.protocol}//`)
+  const seeds = seedUrls(v)
+  if (seeds === null) throw invalidOption(name, 'has an empty host in its list (expected redis://host1:port1,host2:port2)')
+  for (const seed of seeds) {
+    let url
+    try {
+      url = new URL(seed)
+    } catch {
+      // Never echo the value: it may carry a password.
+      throw invalidOption(name, 'is not a valid URL (expected redis://host:port, rediss://host:port, or redis://host1:port1,host2:port2 for a cluster)')
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      throw invalidOption(name, `must use redis:// or rediss://, got ${url.protocol}//`)
+    }
   }
   return v
 }
@@ -171,7 +200,7 @@ function plainObjectOrInstance(name, v) {
 function normalizeOptions(options, env = process.env) {
   const raw = options === undefined ? {} : plainObject('options', options)
   const o = resolveAliases(raw)
-  const n = (/** @type {string} */ name, /** @type {number} */ dflt, /** @type {{min?: number}} */ lim = {}) =>
+  const n = (/** @type {string} */ name, /** @type {number} */ dflt, /** @type {{min?: number, max?: number}} */ lim = {}) =>
     o[name] === undefined ? dflt : number(nameOf(raw, name), o[name], lim)
 
   const loader = o.loader
@@ -182,12 +211,20 @@ function normalizeOptions(options, env = process.env) {
   let url = null
   if (o.redisUrl !== undefined) url = redisUrl(o.redisUrl, 'redisUrl')
   else if (env.REDIS_URL) url = redisUrl(env.REDIS_URL, 'redisUrl (from REDIS_URL)')
+  if (o.redisCluster !== undefined && typeof o.redisCluster !== 'boolean') {
+    throw invalidOption('redisCluster', `must be a boolean, got ${typeof o.redisCluster}`, 'type')
+  }
+  const several = url !== null && (seedUrls(url)?.length ?? 0) > 1
+  if (o.redisCluster === false && several) {
+    throw invalidOption('redisCluster', 'cannot be false: redisUrl lists several hosts, which is a Redis Cluster')
+  }
 
   return Object.freeze({
     maxEntries: n('maxEntries', DEFAULTS.maxEntries, { min: 1 }),
     maxBytes: n('maxBytes', DEFAULTS.maxBytes, { min: 1 }),
     ttlMs: n('ttlMs', DEFAULTS.ttlMs),
     redisUrl: url,
+    redisCluster: o.redisCluster === true || several,
     redisTtlSeconds: n('redisTtlSeconds', DEFAULTS.redisTtlSeconds, { min: 1 }),
     keyPrefix,
     loader: /** @type {((id: string) => unknown) | undefined} */ (loader),
@@ -197,6 +234,8 @@ function normalizeOptions(options, env = process.env) {
     rateLimit: o.rateLimit === undefined ? null : rateLimit(o.rateLimit),
     memoryPressure: memoryPressure(o.memoryPressure),
     logger: o.logger === undefined ? null : logger(o.logger),
+    ...lockOptions(o),
+    loadLeaseMs: n('loadLeaseMs', DEFAULTS.loadLeaseMs, { min: 1, max: MAX_LOCK_MS }),
   })
 }
 
@@ -221,17 +260,37 @@ function setOptions(opts) {
   return out
 }
 
+/** Upper bound of lockTtlMs / lockWaitMs (1 hour). */
+const MAX_LOCK_MS = 3_600_000
+
 /**
- * Options of update(): `{ save?: (value) => Promise<void> }`.
- * @param {unknown} opts
- * @returns {((value: unknown) => unknown) | undefined} save
+ * The lock options (of the cache, or of one update()), each checked when given.
+ * @param {Record<string, unknown>} o
+ * @param {{ lockTtlMs: number, lockWaitMs: number, lockRetries: number }} [dflt]
  */
-function updateOptions(opts) {
-  if (opts === undefined) return undefined
+function lockOptions(o, dflt = DEFAULTS) {
+  const n = (/** @type {'lockTtlMs' | 'lockWaitMs' | 'lockRetries'} */ name, /** @type {number} */ min, /** @type {number} */ max) =>
+    o[name] === undefined ? dflt[name] : number(name, o[name], { min, max })
+  return { lockTtlMs: n('lockTtlMs', 1, MAX_LOCK_MS), lockWaitMs: n('lockWaitMs', 0, MAX_LOCK_MS), lockRetries: n('lockRetries', 0, 100) }
+}
+
+/**
+ * @typedef {{ save: ((value: unknown) => unknown) | undefined, lockTtlMs: number, lockWaitMs: number, lockRetries: number }} UpdateOpts
+ */
+
+/**
+ * Options of update(): `{ save?, lockTtlMs?, lockWaitMs?, lockRetries? }`; the lock options
+ * default to the cache's.
+ * @param {unknown} opts
+ * @param {{ lockTtlMs: number, lockWaitMs: number, lockRetries: number }} dflt the cache's
+ * @returns {UpdateOpts}
+ */
+function updateOptions(opts, dflt) {
+  if (opts === undefined) return { save: undefined, ...lockOptions({}, dflt) }
   const o = plainObject('update options', opts)
-  onlyKeys('update options', o, ['save'])
+  onlyKeys('update options', o, ['save', 'lockTtlMs', 'lockWaitMs', 'lockRetries'])
   if (o.save !== undefined && typeof o.save !== 'function') throw invalidOption('save', 'must be a function', 'type')
-  return /** @type {((value: unknown) => unknown) | undefined} */ (o.save)
+  return { save: /** @type {((value: unknown) => unknown) | undefined} */ (o.save), ...lockOptions(o, dflt) }
 }
 
 module.exports = { normalizeOptions, setOptions, updateOptions, DEFAULTS, ALIASES }

@@ -77,6 +77,12 @@ class SingleFlight {
     this.#flights.delete(key)
   }
 
+  /** `forget` for every key (the bus re-subscribed: anything loading may be stale). */
+  forgetAll() {
+    for (const f of this.#flights.values()) f.stale = true
+    this.#flights.clear()
+  }
+
   /** Rejects every flight under way with `err` (used by close()). */
   abortAll(/** @type {unknown} */ err) {
     for (const f of [...this.#flights.values()]) f.abort(err)

@@ -4,6 +4,9 @@
 pub mod error;
 mod metrics;
 pub mod raw;
+mod redis_bus;
+mod redis_coherence;
+mod redis_lock;
 mod redis_tier;
 mod serialize;
 pub mod strings;

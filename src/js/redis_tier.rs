@@ -25,10 +25,14 @@ use crate::serialize::Text;
 pub struct RedisTierOptions {
     /// `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS (server
     /// certificates are checked against the system's roots; `SSL_CERT_FILE` is honoured).
+    /// Several hosts, `redis://[user[:password]@]h1:p1,h2:p2,...`, are the seed nodes of a
+    /// Redis Cluster (credentials and scheme apply to all of them).
     /// The ConversationCache passes its `redisUrl` option, else `process.env.REDIS_URL`.
     /// Never shown with its password (see {@link RedisTier.url}).
     pub url: String,
-    /// Prefix of every key written or read.
+    /// Prefix of every key written or read: a thread's value is stored under
+    /// `keyPrefix{threadId}` (the id as a cluster hash tag), its version, lock and lease
+    /// under `keyPrefix{threadId}:ver`, `:lock`, `:lease`.
     /// @default 'agent-core:conv:'
     pub key_prefix: Option<String>,
     /// Time to live of a written value, in seconds (integer >= 1).
@@ -63,6 +67,11 @@ pub struct RedisTierOptions {
     /// Smallest value compressed when `compression` is `'lz4'`, in bytes.
     /// @default 4096
     pub compress_threshold_bytes: Option<f64>,
+    /// Redis Cluster: the async cluster client, sharded pub/sub (`SSUBSCRIBE` / `SPUBLISH`)
+    /// for the invalidation bus. Implied when `url` lists several hosts; `true` makes a
+    /// single-host `url` a cluster seed.
+    /// @default false
+    pub cluster: Option<bool>,
 }
 
 /// What {@link RedisTier.health} reports.
@@ -106,6 +115,24 @@ pub struct RedisTierStats {
     pub compressed_writes: f64,
     pub bytes_written: f64,
     pub bytes_read: f64,
+    /// Loader results written after a miss (only if the thread had not changed since).
+    pub fills: f64,
+    /// Fills not written because the thread changed since the miss.
+    pub fills_skipped: f64,
+    /// Invalidation-bus messages published (writes and invalidations).
+    pub published: f64,
+    /// Announcements Redis did not take at the first attempt (cluster only: kept and
+    /// published again every second until it does).
+    pub publish_failures: f64,
+    /// Announcements given up because 10,000 were already waiting.
+    pub publish_dropped: f64,
+    /// Bus messages received from other instances.
+    pub bus_received: f64,
+    /// This instance's own bus messages, ignored.
+    pub bus_own: f64,
+    /// Times the bus subscriber re-subscribed after losing its connection (the cache then
+    /// drops its whole L1, as it may have missed messages).
+    pub bus_resyncs: f64,
     #[napi(ts_type = "'closed' | 'open' | 'half-open'")]
     pub circuit: String,
     /// Whether a connection is open right now.
@@ -113,12 +140,13 @@ pub struct RedisTierStats {
 }
 
 /// The Redis tier (L2) of `ConversationCache`: internal, documented for the curious and
-/// for tests. Values are UTF-8 JSON strings stored under `keyPrefix + key` in a small
-/// versioned envelope. Construction never touches the network; the connection opens on the
+/// for tests. Values are UTF-8 JSON strings stored under `keyPrefix + '{' + key + '}'` (a
+/// hash tag: all of a thread's keys share one cluster slot) in a small versioned envelope,
+/// next to the thread's version (`...}:ver`). Construction never touches the network; the connection opens on the
 /// first call and reopens by itself.
 #[napi]
 pub struct RedisTier {
-    inner: Arc<RedisL2>,
+    pub(super) inner: Arc<RedisL2>,
 }
 
 /// A value read from Redis, already in the string form V8 takes over without copying
@@ -126,7 +154,7 @@ pub struct RedisTier {
 pub struct JsText(Text);
 
 impl JsText {
-    fn from_payload(s: String) -> Self {
+    pub(super) fn from_payload(s: String) -> Self {
         JsText(into_js_text(s))
     }
 }
@@ -141,7 +169,7 @@ fn invalid_option(env: &Env, option: &str, why: impl std::fmt::Display) -> napi:
     to_napi(env, &CoreError::invalid_option(option, why))
 }
 
-fn core<T>(env: &Env, r: crate::error::Result<T>) -> Result<T> {
+pub(super) fn core<T>(env: &Env, r: crate::error::Result<T>) -> Result<T> {
     r.map_err(|e| to_napi(env, &e))
 }
 
@@ -182,7 +210,11 @@ fn opt_number(env: &Env, obj: &Object, name: &str) -> Result<Option<f64>> {
     opt_typed(env, obj, name, ValueType::Number, "a number")
 }
 
-fn type_name(v: &Unknown) -> &'static str {
+fn opt_bool(env: &Env, obj: &Object, name: &str) -> Result<Option<bool>> {
+    opt_typed(env, obj, name, ValueType::Boolean, "a boolean")
+}
+
+pub(super) fn type_name(v: &Unknown) -> &'static str {
     match v.get_type() {
         Ok(ValueType::String) => "a string",
         Ok(ValueType::Number) => "a number",
@@ -197,11 +229,11 @@ fn type_name(v: &Unknown) -> &'static str {
     }
 }
 
-fn napi_err(e: napi::Error) -> CoreError {
+pub(super) fn napi_err(e: napi::Error) -> CoreError {
     CoreError::new(Code::Internal, e.reason.clone())
 }
 
-fn key_arg(v: &Unknown) -> crate::error::Result<String> {
+pub(super) fn key_arg(v: &Unknown) -> crate::error::Result<String> {
     if v.get_type().map_err(napi_err)? == ValueType::String {
         // SAFETY: the value was just checked to be a JS string.
         return unsafe { v.cast::<String>() }.map_err(napi_err);
@@ -212,7 +244,7 @@ fn key_arg(v: &Unknown) -> crate::error::Result<String> {
     ))
 }
 
-fn keys_arg(v: &Unknown) -> crate::error::Result<Vec<String>> {
+pub(super) fn keys_arg(v: &Unknown) -> crate::error::Result<Vec<String>> {
     if !v.is_array().map_err(napi_err)? {
         return Err(CoreError::new(
             Code::InvalidArgument,
@@ -237,7 +269,7 @@ fn keys_arg(v: &Unknown) -> crate::error::Result<Vec<String>> {
     Ok(out)
 }
 
-fn json_arg(v: &Unknown) -> crate::error::Result<String> {
+pub(super) fn json_arg(v: &Unknown) -> crate::error::Result<String> {
     if v.get_type().map_err(napi_err)? != ValueType::String {
         return Err(CoreError::new(
             Code::InvalidArgument,
@@ -248,7 +280,7 @@ fn json_arg(v: &Unknown) -> crate::error::Result<String> {
     unsafe { v.cast::<String>() }.map_err(napi_err)
 }
 
-fn ttl_arg(v: Option<Unknown>) -> crate::error::Result<Option<u64>> {
+pub(super) fn ttl_arg(v: Option<Unknown>) -> crate::error::Result<Option<u64>> {
     let Some(v) = v else { return Ok(None) };
     let n = match v.get_type().map_err(napi_err)? {
         ValueType::Undefined | ValueType::Null => return Ok(None),
@@ -267,7 +299,7 @@ fn ttl_arg(v: Option<Unknown>) -> crate::error::Result<Option<u64>> {
 }
 
 /// Spawns `fut` on the tokio runtime; a core error it yields rejects with the coded JS error.
-fn spawn<'env, T, F>(env: &'env Env, fut: F) -> Result<PromiseRaw<'env, T>>
+pub(super) fn spawn<'env, T, F>(env: &'env Env, fut: F) -> Result<PromiseRaw<'env, T>>
 where
     T: 'static + Send + ToNapiValue,
     F: 'static + Send + std::future::Future<Output = crate::error::Result<T>>,
@@ -303,6 +335,7 @@ impl RedisTier {
             breaker_cooldown_ms: opt_number(&env, &obj, "breakerCooldownMs")?,
             compression: opt_string(&env, &obj, "compression")?,
             compress_threshold_bytes: opt_number(&env, &obj, "compressThresholdBytes")?,
+            cluster: opt_bool(&env, &obj, "cluster")?,
         };
         let cfg = core(&env, L2Config::from_raw(raw))?;
         let inner = core(&env, RedisL2::new(cfg))?;
@@ -379,8 +412,9 @@ impl RedisTier {
         })
     }
 
-    /// Deletes `keys` in one round trip; resolves the number Redis removed (`0` when Redis
-    /// could not be reached: see `stats().redisErrors`).
+    /// Invalidates `keys` (value and tags deleted, version moved, announced on the
+    /// invalidation bus; pipelined on one connection); resolves the number of values Redis
+    /// removed (`0` when Redis could not be reached: see `stats().redisErrors`).
     #[napi(ts_args_type = "keys: string[]", ts_return_type = "Promise<number>")]
     pub fn del<'env>(&self, env: &'env Env, keys: Unknown) -> Result<PromiseRaw<'env, u32>> {
         let keys = keys_arg(&keys);
@@ -424,6 +458,14 @@ impl RedisTier {
             compressed_writes: s.compressed_writes as f64,
             bytes_written: s.bytes_written as f64,
             bytes_read: s.bytes_read as f64,
+            fills: s.fills as f64,
+            fills_skipped: s.fills_skipped as f64,
+            published: s.published as f64,
+            publish_failures: s.publish_failures as f64,
+            publish_dropped: s.publish_dropped as f64,
+            bus_received: s.bus_received as f64,
+            bus_own: s.bus_own as f64,
+            bus_resyncs: s.bus_resyncs as f64,
             circuit: self.inner.circuit().as_str().to_string(),
             connected: self.inner.is_connected(),
         }

@@ -4,6 +4,8 @@
 //! an install hint (it never skips).
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -278,6 +280,25 @@ impl RedisServer {
             .and_then(|rest| rest.split(',').next())
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
+    }
+
+    /// A raw command whose reply is an integer (`:n`).
+    pub fn raw_int(&self, args: &[&str]) -> i64 {
+        let reply = self.raw_str(args);
+        reply
+            .trim_start_matches(':')
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{args:?} answered {reply:?}, not an integer"))
+    }
+
+    /// Waits (up to 2 s, else panics) until no client is connected.
+    pub async fn until_no_clients(&self) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.clients() > 0 {
+            assert!(Instant::now() < deadline, "a connection is still open");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Number of client connections (this raw one excluded).

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cache::breaker::BreakerConfig;
 use crate::cache::l2::envelope::Compression;
-use crate::cache::redact::redact_url;
+use crate::cache::l2::seeds;
 use crate::error::{Error, Result};
 
 pub const DEFAULT_KEY_PREFIX: &str = "agent-core:conv:";
@@ -39,6 +39,9 @@ pub struct RawL2Options {
     pub breaker_cooldown_ms: Option<f64>,
     pub compression: Option<String>,
     pub compress_threshold_bytes: Option<f64>,
+    /// Redis Cluster: implied by a URL listing several hosts; `Some(true)` makes a
+    /// single-host URL a cluster seed.
+    pub cluster: Option<bool>,
 }
 
 /// Validated configuration of the tier.
@@ -53,6 +56,10 @@ pub struct L2Config {
     pub connect_timeout: Duration,
     pub breaker: BreakerConfig,
     pub compression: Compression,
+    /// One URL per host of `url` (one for a single server; the seed nodes of a cluster).
+    pub seeds: Vec<String>,
+    /// Redis Cluster (async cluster client, sharded pub/sub) rather than one server.
+    pub cluster: bool,
 }
 
 impl L2Config {
@@ -65,14 +72,24 @@ impl L2Config {
     }
 
     pub fn redacted_url(&self) -> String {
-        redact_url(&self.url)
+        seeds::redact(&self.url)
     }
 
     pub fn from_raw(raw: RawL2Options) -> Result<Self> {
         let url = raw.url.ok_or_else(|| {
             Error::invalid_option("url", "is required (a redis:// or rediss:// URL)")
         })?;
-        check_url(&url)?;
+        let seeds = check_url(&url)?;
+        let cluster = raw.cluster.unwrap_or(seeds.len() > 1);
+        if !cluster && seeds.len() > 1 {
+            return Err(Error::invalid_option(
+                "url",
+                "lists several hosts, which is a Redis Cluster: cluster cannot be false",
+            ));
+        }
+        if cluster {
+            check_cluster_db(&seeds)?;
+        }
         let ttl_seconds = int_in("ttlSeconds", raw.ttl_seconds, 1.0, MAX_TTL_SECONDS)?
             .unwrap_or(DEFAULT_TTL_SECONDS);
         let ttl_jitter_seconds = int_in(
@@ -141,31 +158,58 @@ impl L2Config {
                 cooldown: Duration::from_millis(cooldown_ms),
             },
             compression,
+            seeds,
+            cluster,
         })
     }
 }
 
-fn check_url(url: &str) -> Result<()> {
+/// Checks the URL (each host of it) and returns one URL per host.
+fn check_url(url: &str) -> Result<Vec<String>> {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     if !matches!(scheme.as_deref(), Some("redis") | Some("rediss")) {
         return Err(Error::invalid_option(
             "url",
             format!(
                 "must be a redis:// or rediss:// URL, got {}",
-                redact_url(url)
+                seeds::redact(url)
             ),
         ));
     }
-    if let Err(e) = redis::Client::open(url) {
-        // The driver's message can quote the URL: describe the failure by kind only.
-        return Err(Error::invalid_option(
+    let list = seeds::split(url).ok_or_else(|| {
+        Error::invalid_option(
             "url",
-            format!(
-                "is not a valid Redis URL ({}): {:?}",
-                redact_url(url),
-                e.kind()
-            ),
-        ));
+            format!("has an empty host in its list: {}", seeds::redact(url)),
+        )
+    })?;
+    for seed in &list {
+        if let Err(e) = redis::Client::open(seed.as_str()) {
+            // The driver's message can quote the URL: describe the failure by kind only.
+            return Err(Error::invalid_option(
+                "url",
+                format!(
+                    "is not a valid Redis URL ({}): {:?}",
+                    seeds::redact(url),
+                    e.kind()
+                ),
+            ));
+        }
+    }
+    Ok(list)
+}
+
+/// A cluster has database 0 only.
+fn check_cluster_db(list: &[String]) -> Result<()> {
+    for seed in list {
+        let db = redis::Client::open(seed.as_str())
+            .map(|c| c.get_connection_info().redis_settings().db())
+            .unwrap_or(0);
+        if db != 0 {
+            return Err(Error::invalid_option(
+                "url",
+                format!("selects database {db}, but a Redis Cluster has database 0 only"),
+            ));
+        }
     }
     Ok(())
 }
@@ -262,6 +306,41 @@ mod tests {
             },
             "compression",
         );
+    }
+
+    #[test]
+    fn several_hosts_make_a_cluster() {
+        let c = L2Config::new("redis://u:pw@127.0.0.1:7000,127.0.0.1:7001").unwrap();
+        assert!(c.cluster);
+        assert_eq!(
+            c.seeds,
+            vec!["redis://u:pw@127.0.0.1:7000", "redis://u:pw@127.0.0.1:7001"]
+        );
+        assert_eq!(
+            c.redacted_url(),
+            "redis://u:***@127.0.0.1:7000,127.0.0.1:7001"
+        );
+        assert!(!L2Config::new("redis://127.0.0.1:7000").unwrap().cluster);
+        let one = L2Config::from_raw(RawL2Options {
+            url: Some("redis://127.0.0.1:7000".into()),
+            cluster: Some(true),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(one.cluster);
+        for (url, cluster) in [
+            ("redis://h:1,h:2", Some(false)),
+            ("redis://h:1,h:2/2", None),
+            ("redis://h:1,,h:2", None),
+        ] {
+            let e = L2Config::from_raw(RawL2Options {
+                url: Some(url.into()),
+                cluster,
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert_eq!(e.code, Code::InvalidOption, "{url}");
+        }
     }
 
     #[test]

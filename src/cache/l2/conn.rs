@@ -13,15 +13,19 @@
 //! - `close()` drops the connection: once calls in flight release their clones, the socket
 //!   and its driver task go away, so nothing keeps Node alive.
 //!
-//! Room to grow: a pub/sub connection (issue 5) is created from the same [`redis::Client`]
-//! ([`Connection::client`]); Redis Cluster would add a variant beside `Single` in [`Handle`].
+//! On a Redis Cluster the "connection" is the redis crate's async cluster connection (it
+//! keeps one connection per node, follows MOVED/ASK and refreshes the slot map itself);
+//! the state machine above is the same. The bus subscriber opens connections of its own
+//! ([`Connection::seeds`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Cmd, RedisResult, Value};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 use crate::cache::l2::config::L2Config;
 use crate::error::{Error, Result};
@@ -33,12 +37,41 @@ const BACKOFF_MAX: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 pub enum Handle {
     Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
 }
 
 impl Handle {
     pub async fn query(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        cmd.query_async(self).await
+    }
+}
+
+/// So that scripts (`redis::Script`, EVALSHA with a NOSCRIPT fallback) and pipelines run on
+/// whichever connection the tier has.
+impl redis::aio::ConnectionLike for Handle {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Handle::Single(c) => cmd.query_async(c).await,
+            Handle::Single(c) => c.req_packed_command(cmd),
+            Handle::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Handle::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Handle::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Handle::Single(c) => c.get_db(),
+            Handle::Cluster(c) => c.get_db(),
         }
     }
 }
@@ -72,8 +105,17 @@ struct ConnInner {
     generation: std::sync::atomic::AtomicU64,
 }
 
+/// What connections are made to.
+#[derive(Clone)]
+enum Target {
+    Single(Box<redis::Client>),
+    Cluster(Box<ClusterClient>),
+}
+
 pub struct Connection {
-    client: redis::Client,
+    target: Target,
+    /// A client per host of the URL (one for a single server).
+    seeds: Vec<redis::Client>,
     config: AsyncConnectionConfig,
     shared: Arc<ConnInner>,
 }
@@ -84,7 +126,8 @@ fn ensure_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-fn backoff(failures: u32) -> Duration {
+/// The wait after `failures` failed attempts: 50 ms doubling to 500 ms.
+pub(super) fn backoff(failures: u32) -> Duration {
     let exp = failures.saturating_sub(1).min(8);
     (BACKOFF_MIN * 2u32.pow(exp)).min(BACKOFF_MAX)
 }
@@ -93,7 +136,7 @@ impl Connection {
     /// Parses the URL; opens nothing.
     pub fn new(cfg: &L2Config) -> Result<Self> {
         ensure_tls_provider();
-        let client = redis::Client::open(cfg.url.as_str()).map_err(|e| {
+        let invalid = |e: redis::RedisError| {
             Error::invalid_option(
                 "url",
                 format!(
@@ -102,13 +145,36 @@ impl Connection {
                     e.kind()
                 ),
             )
-        })?;
+        };
+        let seeds = cfg
+            .seeds
+            .iter()
+            .map(|s| redis::Client::open(s.as_str()))
+            .collect::<RedisResult<Vec<_>>>()
+            .map_err(invalid)?;
+        let target = if cfg.cluster {
+            let cluster = ClusterClient::builder(cfg.seeds.iter().map(String::as_str))
+                .connection_timeout(cfg.connect_timeout)
+                // Each call has its own deadline (`timeoutMs`), enforced by the tier; a
+                // failing node is not retried for long within it.
+                .response_timeout(cfg.connect_timeout)
+                .retries(2)
+                .build()
+                .map_err(invalid)?;
+            Target::Cluster(Box::new(cluster))
+        } else {
+            match seeds.first() {
+                Some(c) => Target::Single(Box::new(c.clone())),
+                None => return Err(Error::invalid_option("url", "has no host")),
+            }
+        };
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(cfg.connect_timeout))
             // Each call has its own deadline (`timeoutMs`), enforced by the tier.
             .set_response_timeout(None);
         Ok(Connection {
-            client,
+            target,
+            seeds,
             config,
             shared: Arc::new(ConnInner {
                 state: Mutex::new(State::Idle {
@@ -121,9 +187,9 @@ impl Connection {
         })
     }
 
-    /// The client the connection is made from (for a future subscriber connection).
-    pub fn client(&self) -> &redis::Client {
-        &self.client
+    /// A client per host of the URL (the bus subscriber connects through them).
+    pub fn seeds(&self) -> &[redis::Client] {
+        &self.seeds
     }
 
     /// A handle to send on and its generation (for [`Connection::invalidate`]), opening the
@@ -156,24 +222,27 @@ impl Connection {
 
     /// Spawns one connection attempt; it records its own outcome in the state.
     fn start_opening(&self, failures: u32) -> Opening {
-        let client = self.client.clone();
+        let target = self.target.clone();
         let config = self.config.clone();
         let shared = self.shared.clone();
         let task = tokio::spawn(async move {
-            let result = client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await;
+            let result = match target {
+                Target::Single(client) => client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map(Handle::Single),
+                Target::Cluster(client) => client.get_async_connection().await.map(Handle::Cluster),
+            };
             let mut state = lock(&shared.state);
             if matches!(*state, State::Closed) {
                 return Err(Arc::from("the Redis tier is closed"));
             }
             match result {
-                Ok(c) => {
+                Ok(h) => {
                     let gen = shared
                         .generation
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                         + 1;
-                    let h = Handle::Single(c);
                     *state = State::Ready(h.clone(), gen);
                     Ok((h, gen))
                 }
@@ -214,6 +283,11 @@ impl Connection {
     /// Drops the connection; calls in flight keep their clones until they finish.
     pub fn close(&self) {
         *lock(&self.shared.state) = State::Closed;
+    }
+
+    /// Whether this is a Redis Cluster (sharded pub/sub; no publishing from scripts).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
     }
 
     pub fn is_connected(&self) -> bool {

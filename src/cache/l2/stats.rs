@@ -18,6 +18,14 @@ pub struct Stats {
     pub compressed_writes: AtomicU64,
     pub bytes_written: AtomicU64,
     pub bytes_read: AtomicU64,
+    pub fills: AtomicU64,
+    pub fills_skipped: AtomicU64,
+    pub published: AtomicU64,
+    pub publish_failures: AtomicU64,
+    pub publish_dropped: AtomicU64,
+    pub bus_received: AtomicU64,
+    pub bus_own: AtomicU64,
+    pub bus_resyncs: AtomicU64,
 }
 
 /// A consistent-enough copy of the counters.
@@ -48,6 +56,24 @@ pub struct StatsSnapshot {
     /// Envelope bytes sent / received.
     pub bytes_written: u64,
     pub bytes_read: u64,
+    /// Loader results written after a miss (conditional on the version seen at the miss).
+    pub fills: u64,
+    /// Fills not written because the thread changed since the miss.
+    pub fills_skipped: u64,
+    /// Bus messages published (writes and invalidations).
+    pub published: u64,
+    /// Announcements Redis did not take at the first attempt (kept and published again; on
+    /// a single server the scripts publish, so this stays 0 there).
+    pub publish_failures: u64,
+    /// Announcements given up because too many were waiting (Redis unreachable for long).
+    pub publish_dropped: u64,
+    /// Bus messages received from other instances.
+    pub bus_received: u64,
+    /// This instance's own messages, ignored.
+    pub bus_own: u64,
+    /// Times the subscriber re-subscribed after losing its connection (the cache then drops
+    /// its whole L1: it may have missed messages).
+    pub bus_resyncs: u64,
 }
 
 impl Stats {
@@ -71,6 +97,14 @@ impl Stats {
             compressed_writes: self.compressed_writes.load(Relaxed),
             bytes_written: self.bytes_written.load(Relaxed),
             bytes_read: self.bytes_read.load(Relaxed),
+            fills: self.fills.load(Relaxed),
+            fills_skipped: self.fills_skipped.load(Relaxed),
+            published: self.published.load(Relaxed),
+            publish_failures: self.publish_failures.load(Relaxed),
+            publish_dropped: self.publish_dropped.load(Relaxed),
+            bus_received: self.bus_received.load(Relaxed),
+            bus_own: self.bus_own.load(Relaxed),
+            bus_resyncs: self.bus_resyncs.load(Relaxed),
         }
     }
 }

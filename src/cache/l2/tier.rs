@@ -1,16 +1,19 @@
-//! [`RedisL2`]: the operations, each behind the circuit breaker and a per-call deadline.
+//! [`RedisL2`]: the tier, and the machinery every operation goes through: the circuit
+//! breaker and a per-call deadline. The operations are in `reads.rs`, `writes.rs`,
+//! `tags.rs` and `bus.rs`.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::{Cmd, Value};
-use tokio::sync::Notify;
+use redis::{Cmd, RedisResult, Value};
+use tokio::sync::{watch, Notify};
 
 use crate::cache::breaker::{Admit, Breaker, CircuitState, Clock, SystemClock, Transition};
-use crate::cache::l2::config::{L2Config, MAX_KEY_BYTES};
-use crate::cache::l2::conn::{ConnectFailure, Connection};
-use crate::cache::l2::envelope::{self, Decoded};
+use crate::cache::l2::config::L2Config;
+use crate::cache::l2::conn::{ConnectFailure, Connection, Handle};
+use crate::cache::l2::keys::Keys;
 use crate::cache::l2::stats::{Stats, StatsSnapshot};
 use crate::cache::redact::{scrub, secrets_of};
 use crate::error::{Code, Error, Result};
@@ -34,34 +37,50 @@ enum Attempt {
 }
 
 /// Why a call did not produce a reply.
-enum Failure {
+pub(crate) enum Failure {
     /// The circuit is open: Redis was not asked.
     ShortCircuit,
-    /// Redis failed or did not answer in time (counted, fed to the breaker).
+    /// Redis failed or did not answer in time (counted, fed to the breaker). The command
+    /// may have run.
     Redis,
+    /// The connection could not be opened (counted, fed to the breaker): the command was
+    /// never sent.
+    Unsent,
     /// Redis answered with an error about the data (e.g. WRONGTYPE: the key holds a
     /// foreign value). Redis itself is healthy.
     Reply,
+    /// EVALSHA of a script the server does not hold (run it with EVAL). Redis is healthy.
+    NoScript,
 }
 
 pub struct RedisL2 {
-    cfg: L2Config,
-    conn: Connection,
+    pub(super) cfg: L2Config,
+    pub(super) conn: Connection,
     breaker: Mutex<Breaker>,
     clock: Arc<dyn Clock>,
-    stats: Stats,
+    pub(super) stats: Stats,
     secrets: Vec<String>,
     last_error: Mutex<Option<String>>,
     closed: AtomicBool,
     in_flight: AtomicUsize,
     drained: Notify,
+    pub(super) keys: Keys,
+    /// This instance's id on the invalidation bus (its own messages are ignored).
+    pub(super) origin: String,
+    /// `true` ends the bus subscriber.
+    pub(super) bus_stop: watch::Sender<bool>,
+    pub(super) bus_started: AtomicBool,
+    pub(super) bus_connected: AtomicBool,
+    /// Cluster announcements Redis did not take yet (see `bus.rs`).
+    pub(super) republish: Mutex<std::collections::VecDeque<crate::cache::l2::message::Message>>,
+    pub(super) republish_wake: Notify,
 }
 
 /// Counts a call in flight until dropped (so `close` can wait for them).
-struct InFlight<'a>(&'a RedisL2);
+pub(super) struct InFlight<'a>(&'a RedisL2);
 
 impl<'a> InFlight<'a> {
-    fn new(t: &'a RedisL2) -> Self {
+    pub(super) fn new(t: &'a RedisL2) -> Self {
         t.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(t)
     }
@@ -86,7 +105,14 @@ impl RedisL2 {
         let conn = Connection::new(&cfg)?;
         Ok(RedisL2 {
             breaker: Mutex::new(Breaker::new(cfg.breaker)),
-            secrets: secrets_of(&cfg.url),
+            secrets: secrets_for(&cfg),
+            keys: Keys::new(cfg.key_prefix.clone()),
+            origin: format!("{:016x}", fastrand::u64(..)),
+            bus_stop: watch::Sender::new(false),
+            bus_started: AtomicBool::new(false),
+            bus_connected: AtomicBool::new(false),
+            republish: Mutex::new(std::collections::VecDeque::new()),
+            republish_wake: Notify::new(),
             cfg,
             conn,
             clock,
@@ -128,35 +154,22 @@ impl RedisL2 {
         self.closed.load(Ordering::Acquire)
     }
 
-    fn check_open(&self) -> Result<()> {
+    /// The key names of this tier's prefix.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// This instance's id on the invalidation bus.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.is_closed() {
             Err(Error::new(Code::Closed, "the Redis tier is closed"))
         } else {
             Ok(())
         }
-    }
-
-    /// `keyPrefix + key`, refusing empty or oversized keys.
-    pub fn full_key(&self, key: &str) -> Result<Vec<u8>> {
-        if key.is_empty() {
-            return Err(Error::new(
-                Code::InvalidKey,
-                "a cache key must be a non-empty string",
-            ));
-        }
-        let len = self.cfg.key_prefix.len() + key.len();
-        if len > MAX_KEY_BYTES {
-            return Err(Error::new(
-                Code::InvalidKey,
-                format!(
-                    "a cache key must be at most {MAX_KEY_BYTES} bytes with its prefix, got {len}"
-                ),
-            ));
-        }
-        let mut k = Vec::with_capacity(len);
-        k.extend_from_slice(self.cfg.key_prefix.as_bytes());
-        k.extend_from_slice(key.as_bytes());
-        Ok(k)
     }
 
     fn note_error(&self, msg: String) {
@@ -170,9 +183,32 @@ impl RedisL2 {
         }
     }
 
-    /// Sends one command behind the breaker. The deadline (`timeoutMs`) covers opening the
-    /// connection as well as the round trip.
-    async fn call(&self, cmd: &Cmd) -> std::result::Result<Value, Failure> {
+    /// Sends one command behind the breaker (see [`RedisL2::exec`]).
+    pub(super) async fn call(&self, cmd: &Cmd) -> std::result::Result<Value, Failure> {
+        self.exec(|mut h| async move { h.query(cmd).await }).await
+    }
+
+    /// Runs `op` (one command, a script, a pipeline) on the connection behind the breaker.
+    /// The deadline (`timeoutMs`) covers opening the connection as well as the round trips.
+    pub(super) async fn exec<F, Fut>(&self, op: F) -> std::result::Result<Value, Failure>
+    where
+        F: FnOnce(Handle) -> Fut,
+        Fut: Future<Output = RedisResult<Value>>,
+    {
+        self.exec_within(op, self.cfg.timeout).await
+    }
+
+    /// [`RedisL2::exec`] with a deadline of its own (the lock's calls wait as long as the
+    /// lock lasts rather than `timeoutMs`).
+    pub(crate) async fn exec_within<F, Fut>(
+        &self,
+        op: F,
+        timeout: Duration,
+    ) -> std::result::Result<Value, Failure>
+    where
+        F: FnOnce(Handle) -> Fut,
+        Fut: Future<Output = RedisResult<Value>>,
+    {
         let probe = match lock(&self.breaker).admit(self.clock.now()) {
             Admit::Yes { probe } => probe,
             Admit::No => {
@@ -183,11 +219,11 @@ impl RedisL2 {
         let _in_flight = InFlight::new(self);
         let mut generation = None;
         let attempt = async {
-            let (mut handle, gen) = self.conn.handle().await.map_err(Attempt::Connect)?;
+            let (handle, gen) = self.conn.handle().await.map_err(Attempt::Connect)?;
             generation = Some(gen);
-            handle.query(cmd).await.map_err(|e| Attempt::Query(e, gen))
+            op(handle).await.map_err(|e| Attempt::Query(e, gen))
         };
-        match tokio::time::timeout(self.cfg.timeout, attempt).await {
+        match tokio::time::timeout(timeout, attempt).await {
             Ok(Ok(v)) => {
                 lock(&self.breaker).on_success();
                 Ok(v)
@@ -196,10 +232,14 @@ impl RedisL2 {
                 lock(&self.breaker).on_success();
                 Err(Failure::Reply)
             }
+            Ok(Err(Attempt::Query(e, _))) if e.code() == Some("NOSCRIPT") => {
+                lock(&self.breaker).on_success();
+                Err(Failure::NoScript)
+            }
             Ok(Err(Attempt::Connect(ConnectFailure::Closed))) => Err(Failure::ShortCircuit),
             Ok(Err(Attempt::Connect(ConnectFailure::Backoff(m) | ConnectFailure::Failed(m)))) => {
                 self.failed(probe, &m, false);
-                Err(Failure::Redis)
+                Err(Failure::Unsent)
             }
             Ok(Err(Attempt::Query(e, gen))) => {
                 if e.is_connection_dropped() || e.is_unrecoverable_error() || e.is_io_error() {
@@ -214,10 +254,7 @@ impl RedisL2 {
                 if let (true, Some(gen)) = (probe, generation) {
                     self.conn.invalidate(gen);
                 }
-                let msg = format!(
-                    "Redis did not answer within {} ms",
-                    self.cfg.timeout.as_millis()
-                );
+                let msg = format!("Redis did not answer within {} ms", timeout.as_millis());
                 self.failed(probe, &msg, true);
                 Err(Failure::Redis)
             }
@@ -231,144 +268,6 @@ impl RedisL2 {
         }
         self.note_error(msg.to_string());
         self.on_failure(probe);
-    }
-
-    /// Turns a stored value into a payload, counting hits / corrupt values.
-    fn decode_counted(&self, raw: Vec<u8>) -> Option<String> {
-        Stats::add(&self.stats.bytes_read, raw.len() as u64);
-        match envelope::decode(raw) {
-            Decoded::Value(s) => {
-                Stats::add(&self.stats.hits, 1);
-                Some(s)
-            }
-            Decoded::Corrupt(_) => {
-                Stats::add(&self.stats.corrupt, 1);
-                Stats::add(&self.stats.misses, 1);
-                None
-            }
-        }
-    }
-
-    fn reply_value(&self, v: Value) -> Option<String> {
-        match v {
-            Value::BulkString(b) => self.decode_counted(b),
-            Value::Nil => {
-                Stats::add(&self.stats.misses, 1);
-                None
-            }
-            _ => {
-                Stats::add(&self.stats.corrupt, 1);
-                Stats::add(&self.stats.misses, 1);
-                None
-            }
-        }
-    }
-
-    /// The payload stored under `key`, or `None` (absent, foreign, corrupt, Redis failing).
-    pub async fn get(&self, key: &str) -> Result<Option<String>> {
-        self.check_open()?;
-        let k = self.full_key(key)?;
-        Stats::add(&self.stats.gets, 1);
-        match self.call(redis::cmd("GET").arg(k)).await {
-            Ok(v) => Ok(self.reply_value(v)),
-            Err(Failure::Reply) => {
-                Stats::add(&self.stats.corrupt, 1);
-                Stats::add(&self.stats.misses, 1);
-                Ok(None)
-            }
-            Err(_) => {
-                Stats::add(&self.stats.misses, 1);
-                Ok(None)
-            }
-        }
-    }
-
-    /// `NAME prefix+key1 prefix+key2 ...` and the key count; `None` for no keys.
-    fn multi_key_cmd<S: AsRef<str>>(&self, name: &str, keys: &[S]) -> Result<Option<(Cmd, usize)>> {
-        self.check_open()?;
-        if keys.is_empty() {
-            return Ok(None);
-        }
-        let mut cmd = redis::cmd(name);
-        for k in keys {
-            cmd.arg(self.full_key(k.as_ref())?);
-        }
-        Ok(Some((cmd, keys.len())))
-    }
-
-    /// The payloads of `keys`, in order, in ONE round trip (MGET).
-    pub async fn mget<S: AsRef<str>>(&self, keys: &[S]) -> Result<Vec<Option<String>>> {
-        let Some((cmd, n)) = self.multi_key_cmd("MGET", keys)? else {
-            return Ok(Vec::new());
-        };
-        Stats::add(&self.stats.gets, n as u64);
-        match self.call(&cmd).await {
-            Ok(Value::Array(items)) if items.len() == n => {
-                Ok(items.into_iter().map(|v| self.reply_value(v)).collect())
-            }
-            Ok(_) | Err(Failure::Reply) => {
-                Stats::add(&self.stats.corrupt, n as u64);
-                Stats::add(&self.stats.misses, n as u64);
-                Ok(vec![None; n])
-            }
-            Err(_) => {
-                Stats::add(&self.stats.misses, n as u64);
-                Ok(vec![None; n])
-            }
-        }
-    }
-
-    /// The TTL a write gets: the given (or configured) seconds plus a random jitter.
-    pub fn ttl_for(&self, ttl_seconds: Option<u64>) -> u64 {
-        let base = ttl_seconds.unwrap_or(self.cfg.ttl_seconds).max(1);
-        let jitter = self.cfg.ttl_jitter_seconds;
-        if jitter == 0 {
-            base
-        } else {
-            base.saturating_add(fastrand::u64(0..=jitter))
-        }
-    }
-
-    /// Stores `payload` (UTF-8 JSON bytes) under `key`. `true` when Redis confirmed the
-    /// write; `false` when it was not confirmed (failing, timed out, circuit open).
-    pub async fn set(&self, key: &str, payload: &[u8], ttl_seconds: Option<u64>) -> Result<bool> {
-        self.check_open()?;
-        let k = self.full_key(key)?;
-        let env = envelope::encode(payload, self.cfg.compression);
-        let compressed = env.is_compressed();
-        let len = env.len() as u64;
-        let ttl = self.ttl_for(ttl_seconds);
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(k).arg(env).arg("EX").arg(ttl);
-        match self.call(&cmd).await {
-            Ok(Value::Okay) => {
-                Stats::add(&self.stats.sets, 1);
-                Stats::add(&self.stats.bytes_written, len);
-                if compressed {
-                    Stats::add(&self.stats.compressed_writes, 1);
-                }
-                Ok(true)
-            }
-            _ => {
-                Stats::add(&self.stats.set_failures, 1);
-                Ok(false)
-            }
-        }
-    }
-
-    /// Deletes `keys` in one round trip; the number Redis removed (0 when not reached).
-    pub async fn del<S: AsRef<str>>(&self, keys: &[S]) -> Result<u64> {
-        let Some((cmd, _)) = self.multi_key_cmd("DEL", keys)? else {
-            return Ok(0);
-        };
-        match self.call(&cmd).await {
-            Ok(Value::Int(n)) => {
-                let n = n.max(0) as u64;
-                Stats::add(&self.stats.dels, n);
-                Ok(n)
-            }
-            _ => Ok(0),
-        }
     }
 
     /// PINGs Redis (whatever the circuit says, without feeding the breaker).
@@ -427,6 +326,7 @@ impl RedisL2 {
     /// for calls in flight to finish, so that nothing is left running. Idempotent.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.stop_bus();
         self.conn.close();
         let deadline = self.cfg.timeout + Duration::from_millis(100);
         let _ = tokio::time::timeout(deadline, async {
@@ -442,6 +342,18 @@ impl RedisL2 {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// The secrets of the URL and of each of its hosts' URLs (a URL listing several hosts does
+/// not parse as one URL), longest first.
+fn secrets_for(cfg: &L2Config) -> Vec<String> {
+    let mut out = secrets_of(&cfg.url);
+    for seed in &cfg.seeds {
+        out.extend(secrets_of(seed));
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -1,0 +1,170 @@
+// The invalidation bus within one process (each ConversationCache has its own RedisTier and
+// bus id, so two of them behave as two instances): changes reach the other instance, a late
+// message never evicts a newer copy, own messages are ignored, a re-subscription drops L1,
+// and a process with a live subscription exits after close().
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { ConversationCache, RedisTier } from '@povc/agent-core-native'
+import { startRedis } from './support/redis-server.mjs'
+import { startCluster } from './support/redis-cluster.mjs'
+import { sleep } from './cache-helpers.mjs'
+
+/** @param {() => boolean} cond @param {number} [ms] */
+async function until(cond, ms = 2000) {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) return false
+    await sleep(2)
+  }
+  return true
+}
+
+/** @param {string} url */
+async function connectedCache(url) {
+  const c = new ConversationCache({ redisUrl: url })
+  assert.ok(await until(() => c.getStats().busConnected), 'bus subscribed')
+  return c
+}
+
+test('a change in one instance drops the other instance\'s copy; its own copy stays', async () => {
+  const server = await startRedis()
+  const a = await connectedCache(server.url)
+  const b = await connectedCache(server.url)
+  try {
+    await a.set('k', { rev: 1 })
+    assert.deepEqual(await b.get('k'), { rev: 1 })
+    assert.deepEqual(b.peek('k'), { rev: 1 }, 'b holds rev 1')
+    await a.set('k', { rev: 2 })
+    assert.ok(await until(() => b.peek('k') === undefined), 'b dropped rev 1')
+    assert.deepEqual(await b.get('k'), { rev: 2 })
+    // a ignores its own messages: its copy (the very object it stored) stays.
+    const mine = { rev: 3 }
+    await a.set('k', mine)
+    await sleep(50)
+    assert.equal(a.peek('k'), mine)
+    assert.equal(a.getStats().busMessages, 0)
+    // invalidate and invalidateTag reach b too.
+    assert.deepEqual(await b.get('k'), { rev: 3 })
+    await a.invalidate('k')
+    assert.ok(await until(() => b.peek('k') === undefined))
+    await a.set('t1', { t: 1 }, { tags: ['g'] })
+    assert.deepEqual(await b.get('t1'), { t: 1 })
+    assert.equal(await a.invalidateTag('g'), 1)
+    assert.ok(await until(() => b.peek('t1') === undefined))
+    const s = b.getStats()
+    assert.equal(s.busInvalidations, 4, 'rev 1, rev 2, the invalidation, the tag')
+    assert.equal(s.busMessages, 6, 'set x3, invalidate, set t1, invalidateTag')
+    assert.equal(s.busResyncs, 0)
+    assert.match(b.metrics(), /agent_core_cache_bus_invalidations_total\{tier="l1"\} 4/)
+    assert.match(b.metrics(), /agent_core_cache_bus_connected\{tier="l2"\} 1/)
+  } finally {
+    await a.close()
+    await b.close()
+    await server.stop()
+  }
+})
+
+test('a late message never evicts a newer copy; a newer one does', async () => {
+  const server = await startRedis()
+  const a = await connectedCache(server.url)
+  const b = await connectedCache(server.url)
+  const t = new RedisTier({ url: server.url })
+  try {
+    await a.set('k', { rev: 1 })
+    const v1 = /** @type {any} */ (await t.read('k')).version
+    await a.set('k', { rev: 2 })
+    assert.deepEqual(await b.get('k'), { rev: 2 })
+    const v2 = /** @type {any} */ (await t.read('k')).version
+    await sleep(20)
+    const before = b.getStats()
+    // The message of the older write, arriving late (republished by a third party).
+    assert.equal(await t.publish('k', v1), true)
+    assert.equal(await t.publish('k', v2), true, 'same version: not newer either')
+    await sleep(50)
+    assert.deepEqual(b.peek('k'), { rev: 2 })
+    assert.equal(b.getStats().busMessages - before.busMessages, 2)
+    assert.equal(b.getStats().busInvalidations - before.busInvalidations, 0)
+    assert.equal(await t.publish('k', v2 + 1), true)
+    assert.ok(await until(() => b.peek('k') === undefined))
+    // A read that saw an older version than one already announced does not warm L1.
+    assert.equal(await t.publish('k', v2 + 1000), true)
+    await sleep(50)
+    assert.deepEqual(await b.get('k'), { rev: 2 }, 'served from L2')
+    assert.equal(b.peek('k'), undefined, 'but not held: a newer version was announced')
+  } finally {
+    await t.close()
+    await a.close()
+    await b.close()
+    await server.stop()
+  }
+})
+
+test('a lost subscription drops the whole L1 once re-subscribed, and is counted', async () => {
+  const server = await startRedis()
+  const a = await connectedCache(server.url)
+  try {
+    await a.set('k', { rev: 1 })
+    await a.set('j', { rev: 1 })
+    assert.equal(a.getStats().entries, 2)
+    // Kill only the subscriber connections: Redis stays up, messages published before the
+    // re-subscription are lost to them.
+    await server.command('CLIENT', 'KILL', 'TYPE', 'pubsub')
+    assert.ok(await until(() => a.getStats().busResyncs === 1, 5000), 'resynced')
+    assert.ok(await until(() => a.getStats().busConnected))
+    assert.equal(a.getStats().entries, 0)
+    assert.match(a.metrics(), /agent_core_cache_bus_resyncs_total\{tier="l1"\} 1/)
+    assert.deepEqual(await a.get('k'), { rev: 1 }, 'L2 still answers')
+  } finally {
+    await a.close()
+    await server.stop()
+  }
+})
+
+/**
+ * Runs `script` in a child node; resolves its exit code, or 'timeout' (then kills it).
+ * @param {string} script @param {number} ms
+ */
+function runChild(script, ms) {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'inherit', 'inherit'] })
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      resolve('timeout')
+    }, ms)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      resolve(code)
+    })
+  })
+}
+
+for (const [label, start] of /** @type {const} */ ([
+  ['single server', startRedis],
+  ['cluster of 3 masters', startCluster],
+])) {
+  test(`[${label}] a process with a cache and a live bus subscription exits on its own after close()`, async () => {
+    const server = await start()
+    await exitsOnItsOwn(server.url)
+    await server.stop()
+  })
+}
+
+/** @param {string} url */
+async function exitsOnItsOwn(url) {
+  const entry = JSON.stringify(fileURLToPath(new URL('../lib/index.mjs', import.meta.url)))
+  const body = (/** @type {boolean} */ close) => `
+    import { ConversationCache } from ${entry}
+    const cache = new ConversationCache({ redisUrl: ${JSON.stringify(url)} })
+    await cache.set('k', { v: 1 })
+    const t0 = Date.now()
+    while (!cache.getStats().busConnected) {
+      if (Date.now() - t0 > 5000) { console.error('never subscribed'); process.exit(3) }
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    ${close ? 'await cache.close()' : ''}`
+  assert.equal(await runChild(body(true), 10_000), 0, 'exits after close()')
+  // The subscription never keeps Node alive, even if close() is forgotten.
+  assert.equal(await runChild(body(false), 10_000), 0, 'exits without close() too')
+}

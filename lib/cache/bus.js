@@ -1,0 +1,71 @@
+'use strict'
+// The cache's side of the invalidation bus (the subscriber itself is native: RedisTier
+// #subscribe). Other instances' changes arrive as (key, version): the cache drops its copy
+// of a key unless that copy is at least as new (a late message never evicts a newer value),
+// and remembers the highest version announced per key for a while (`Floors`), so that an
+// L2 read that was already under way cannot put an older copy back. A `resync` (the
+// subscriber re-subscribed: messages may have been missed) drops the whole L1.
+const { LRUCache } = require('lru-cache')
+
+/** Keys whose announced version is remembered, and for how long (ms): far longer than an
+ * L2 read can take, which is all a floor has to outlive. */
+const FLOOR_KEYS = 10_000
+const FLOOR_TTL_MS = 60_000
+
+/** The highest version announced per key, recently. */
+class Floors {
+  /** @type {LRUCache<string, number>} */
+  #lru = new LRUCache({ max: FLOOR_KEYS, ttl: FLOOR_TTL_MS, ttlAutopurge: false })
+
+  /** @param {string} key @param {number} version */
+  raise(key, version) {
+    const f = this.#lru.get(key)
+    if (f === undefined || f < version) this.#lru.set(key, version)
+  }
+
+  /**
+   * Whether a copy of `key` read at `version` (null: the key had none) may be held: not if
+   * a newer version was announced since.
+   * @param {string} key @param {number | null} version
+   */
+  admits(key, version) {
+    const f = this.#lru.peek(key)
+    return f === undefined || (version !== null && version >= f)
+  }
+
+  clear() {
+    this.#lru.clear()
+  }
+}
+
+/**
+ * @typedef {{ kind: 'changed' | 'resync', key?: string, version?: number }} BusEvent
+ * @typedef {{ changed(key: string, version: number): void, resync(): void }} BusHandlers
+ */
+
+/**
+ * Subscribes `tier` to the bus, if it has one, delivering to whatever `handlers()` returns
+ * at the time (undefined once the cache is gone: events are then ignored). The handlers
+ * are looked up through a function so that the subscription does not keep the cache alive.
+ * @param {import('./l2-seam.js').L2Tier | null} tier
+ * @param {() => BusHandlers | undefined} handlers
+ * @returns {boolean} whether a subscription was started
+ */
+function subscribe(tier, handlers) {
+  if (tier === null || typeof tier.subscribe !== 'function') return false
+  tier.subscribe((/** @type {BusEvent[]} */ events) => {
+    const h = handlers()
+    if (h === undefined) return
+    for (const e of events) {
+      try {
+        if (e.kind === 'resync') h.resync()
+        else h.changed(/** @type {string} */ (e.key), /** @type {number} */ (e.version))
+      } catch {
+        // Never throw into the native subscriber; a handler bug must not stop the bus.
+      }
+    }
+  })
+  return true
+}
+
+module.exports = { Floors, subscribe }

@@ -1,0 +1,78 @@
+//! `RedisTier#subscribe`: the invalidation-bus subscriber, delivering to JS through a
+//! ThreadsafeFunction that is WEAK (unref'd): it never keeps Node alive, so a process using
+//! a cache exits on its own, and the subscriber ends with `close()` (or when the tier is
+//! garbage-collected).
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi_derive::napi;
+
+use crate::cache::l2::BusEvent;
+use crate::js::error::to_napi;
+use crate::js::redis_tier::RedisTier;
+
+/// One event of the invalidation bus ({@link RedisTier.subscribe}).
+#[napi(object)]
+pub struct RedisBusEvent {
+    /// `'changed'`: another instance changed `key`, whose version is now `version`;
+    /// `'resync'`: the subscriber re-subscribed after losing its connection and may have
+    /// missed messages: drop everything held.
+    #[napi(ts_type = "'changed' | 'resync'")]
+    pub kind: String,
+    pub key: Option<String>,
+    pub version: Option<f64>,
+}
+
+fn to_js(e: BusEvent) -> RedisBusEvent {
+    match e {
+        BusEvent::Changed { key, version } => RedisBusEvent {
+            kind: "changed".to_string(),
+            key: Some(key),
+            version: Some(version as f64),
+        },
+        BusEvent::Resync => RedisBusEvent {
+            kind: "resync".to_string(),
+            key: None,
+            version: None,
+        },
+    }
+}
+
+#[napi]
+impl RedisTier {
+    /// Starts this tier's invalidation-bus subscriber (its own connection, reconnecting by
+    /// itself): `onEvents` receives other instances' changes in batches, in order, and a
+    /// `'resync'` event after every re-subscription. It must not throw. Never keeps the
+    /// process alive; ends with `close()`. Once per tier.
+    #[napi(ts_args_type = "onEvents: (events: RedisBusEvent[]) => void")]
+    pub fn subscribe(&self, env: Env, on_events: Function<Vec<RedisBusEvent>, ()>) -> Result<()> {
+        let tsfn = on_events
+            .build_threadsafe_function::<Vec<RedisBusEvent>>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build()?;
+        let sink = Box::new(move |events: Vec<BusEvent>| {
+            let js = events.into_iter().map(to_js).collect();
+            tsfn.call(js, ThreadsafeFunctionCallMode::NonBlocking) != Status::Closing
+        });
+        let fut = self
+            .inner
+            .bus_subscriber(sink)
+            .map_err(|e| to_napi(&env, &e))?;
+        napi::bindgen_prelude::spawn(fut);
+        Ok(())
+    }
+
+    /// Whether the bus subscriber is subscribed right now.
+    #[napi(getter)]
+    pub fn bus_connected(&self) -> bool {
+        self.inner.bus_connected()
+    }
+}
+
+impl Drop for RedisTier {
+    fn drop(&mut self) {
+        // A tier collected without close(): its subscriber must not run on forever.
+        self.inner.stop_bus();
+    }
+}

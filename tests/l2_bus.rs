@@ -1,0 +1,242 @@
+//! The invalidation bus against a real redis-server and a real Redis Cluster of 3 masters
+//! (sharded pub/sub): delivery with versions, own messages ignored, foreign ones tolerated,
+//! re-subscription after a restart announced as a resync, and close() ending the subscriber.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_core_native::cache::l2::{BusEvent, Kind, L2Config, RedisL2, Tags};
+use support::cluster::{on_both, Backend};
+use support::RedisServer;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+const CHANNEL: &str = "agent-core:conv:bus";
+
+on_both!(
+    changes_arrive_with_their_versions_and_own_messages_are_ignored,
+    a_restart_is_followed_by_a_resync_before_any_later_message,
+    close_ends_the_subscriber_and_its_connection,
+);
+
+fn tier(url: String) -> Arc<RedisL2> {
+    Arc::new(RedisL2::new(L2Config::new(url).unwrap()).unwrap())
+}
+
+/// Starts `t`'s subscriber; its events arrive on the receiver.
+fn subscribe(t: &Arc<RedisL2>) -> UnboundedReceiver<BusEvent> {
+    let (tx, rx) = unbounded_channel();
+    let fut = t
+        .bus_subscriber(Box::new(move |events| {
+            events.into_iter().all(|e| tx.send(e).is_ok())
+        }))
+        .unwrap();
+    tokio::spawn(fut);
+    rx
+}
+
+/// Two tiers on `url`: `a` writes, `b` listens (subscribed when this returns).
+async fn writer_and_listener(
+    url: String,
+) -> (Arc<RedisL2>, Arc<RedisL2>, UnboundedReceiver<BusEvent>) {
+    let a = tier(url.clone());
+    let b = tier(url);
+    let rx = subscribe(&b);
+    until_connected(&b).await;
+    (a, b, rx)
+}
+
+async fn until_connected(t: &RedisL2) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !t.bus_connected() {
+        assert!(tokio::time::Instant::now() < deadline, "never subscribed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn next(rx: &mut UnboundedReceiver<BusEvent>) -> BusEvent {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("no bus event within 5 s")
+        .expect("subscriber ended")
+}
+
+async fn changes_arrive_with_their_versions_and_own_messages_are_ignored(server: Backend) {
+    let (a, b, mut rx) = writer_and_listener(server.url()).await;
+
+    let v = a.write("k", b"1", None, Tags::Keep).await.unwrap().unwrap();
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: "k".into(),
+            version: v
+        }
+    );
+    let inv = a.invalidate("k", None).await.unwrap().unwrap();
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: "k".into(),
+            version: inv.version
+        }
+    );
+    assert!(a.publish("x", 7, Kind::Write).await);
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: "x".into(),
+            version: 7
+        }
+    );
+    // b's own writes, and foreign text on the channel, never reach its sink.
+    b.write("own", b"1", None, Tags::Keep)
+        .await
+        .unwrap()
+        .unwrap();
+    let publish = if server.is_cluster() {
+        "SPUBLISH"
+    } else {
+        "PUBLISH"
+    };
+    server.raw_on(CHANNEL, &[publish, CHANNEL, "not json"]);
+    server.raw_on(CHANNEL, &[publish, CHANNEL, r#"{"k":"q","t":"w"}"#]);
+    let v2 = a
+        .write("last", b"1", None, Tags::Keep)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: "last".into(),
+            version: v2
+        }
+    );
+    let s = b.stats();
+    assert_eq!((s.bus_received, s.bus_own, s.bus_resyncs), (4, 1, 0));
+    assert_eq!(a.stats().published, 4);
+    a.close().await;
+    b.close().await;
+}
+
+async fn a_restart_is_followed_by_a_resync_before_any_later_message(mut server: Backend) {
+    let (a, b, mut rx) = writer_and_listener(server.url()).await;
+    server.restart_node_of(CHANNEL);
+    assert_eq!(next(&mut rx).await, BusEvent::Resync);
+    assert_eq!(b.stats().bus_resyncs, 1);
+    until_connected(&b).await;
+    let v = loop {
+        // a's own connection reconnects on its first calls after the restart.
+        if let Some(v) = a.write("k", b"1", None, Tags::Keep).await.unwrap() {
+            break v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: "k".into(),
+            version: v
+        }
+    );
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_at_start_then_subscribed_with_a_resync() {
+    let mut server = RedisServer::not_started();
+    let b = tier(server.url());
+    let mut rx = subscribe(&b);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!b.bus_connected());
+    server.spawn();
+    assert_eq!(next(&mut rx).await, BusEvent::Resync);
+    until_connected(&b).await;
+    b.close().await;
+}
+
+async fn close_ends_the_subscriber_and_its_connection(server: Backend) {
+    let b = tier(server.url());
+    let mut rx = subscribe(&b);
+    until_connected(&b).await;
+    let node = server.node_of(CHANNEL);
+    assert_eq!(node.clients(), 1);
+    assert!(
+        b.bus_subscriber(Box::new(|_| true)).is_err(),
+        "one subscriber per tier"
+    );
+    b.close().await;
+    assert!(!b.bus_connected());
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), rx.recv())
+            .await
+            .expect("subscriber still running after close")
+            .is_none(),
+        "the subscriber dropped its sink"
+    );
+    node.until_no_clients().await;
+}
+
+/// A cluster, and a thread id whose keys live on another node than the bus channel.
+fn cluster_with_remote_thread() -> (Backend, String) {
+    let cluster = Backend::cluster();
+    let bus_port = cluster.node_of(CHANNEL).port;
+    let id = (0..1000)
+        .map(|i| format!("t{i}"))
+        .find(|id| cluster.node_of(&format!("agent-core:conv:{{{id}}}")).port != bus_port)
+        .expect("some thread lives on another node");
+    (cluster, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_an_announcement_redis_refused_is_published_again() {
+    let (cluster, id) = cluster_with_remote_thread();
+    let (a, b, mut rx) = writer_and_listener(cluster.url()).await;
+    let bus_node = cluster.node_of(CHANNEL);
+    bus_node.raw_str(&["ACL", "SETUSER", "default", "-spublish"]);
+    // The write itself (on another node) goes through; its announcement is refused.
+    let v = a.write(&id, b"1", None, Tags::Keep).await.unwrap().unwrap();
+    assert_eq!(a.stats().publish_failures, 1);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .is_err(),
+        "nothing can arrive while SPUBLISH is refused"
+    );
+    bus_node.raw_str(&["ACL", "SETUSER", "default", "+spublish"]);
+    // a's own subscriber drives the second attempt (within its 1 s tick).
+    let _a_rx = subscribe(&a);
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: id.clone(),
+            version: v
+        }
+    );
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_a_write_without_an_answer_is_announced_with_version_zero() {
+    let (cluster, id) = cluster_with_remote_thread();
+    let (a, b, mut rx) = writer_and_listener(cluster.url()).await;
+    a.write(&id, b"1", None, Tags::Keep).await.unwrap().unwrap();
+    assert!(matches!(next(&mut rx).await, BusEvent::Changed { version, .. } if version > 0));
+    // The thread's node holds writes for 300 ms: the script outlives the 50 ms deadline, and
+    // may run after all. Other instances are told to drop their copy.
+    let node = cluster.node_of(&format!("agent-core:conv:{{{id}}}"));
+    node.raw_str(&["CLIENT", "PAUSE", "300", "WRITE"]);
+    assert_eq!(a.write(&id, b"2", None, Tags::Keep).await.unwrap(), None);
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: id.clone(),
+            version: 0
+        }
+    );
+    a.close().await;
+    b.close().await;
+}
