@@ -155,11 +155,6 @@ impl Tape {
         }
     }
 
-    /// Units written into a string begun with [`Tape::begin_str`] and not yet ended.
-    pub fn open_str_len(&self) -> usize {
-        self.open_string.map_or(0, |s| self.units.len() - s)
-    }
-
     pub fn begin_array(&mut self) {
         self.tokens.push(Token::ArrayStart);
         self.min_len += 1;
@@ -237,11 +232,6 @@ impl Tape {
     /// The code units of a span.
     pub fn units_of(&self, span: Span) -> &[u16] {
         &self.units[span.start..span.start + span.len]
-    }
-
-    /// Bytes held, for memory accounting.
-    pub fn heap_bytes(&self) -> usize {
-        self.tokens.capacity() * std::mem::size_of::<Token>() + self.units.capacity() * 2
     }
 }
 

@@ -25,19 +25,6 @@ pub enum Text {
     Utf8(Vec<u8>),
 }
 
-impl Text {
-    /// The text as UTF-8 (converts Latin-1 / UTF-16; the renderer never leaves lone
-    /// surrogates, so nothing is lost).
-    pub fn into_utf8(self) -> String {
-        match self {
-            Text::Utf8(b) => String::from_utf8(b)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            Text::Latin1(b) => b.iter().map(|&c| char::from(c)).collect(),
-            Text::Utf16(u) => String::from_utf16_lossy(&u),
-        }
-    }
-}
-
 /// Rendered text with its measures.
 #[derive(Debug)]
 pub struct RenderedText {

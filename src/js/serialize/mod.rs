@@ -79,18 +79,7 @@ pub fn serialize(env: Env, value: Unknown, options: Option<Unknown>) -> Result<R
     ts_return_type = "Promise<SerializationResult>"
 )]
 pub fn serialize_async(env: Env, value: Unknown, options: Option<Unknown>) -> Result<RawValue> {
-    let raw = Raw(env.raw());
-    match options::parse(raw, options.map(|o| o.raw())) {
-        Ok(opts) => job::start(
-            &env,
-            value.raw(),
-            Plan {
-                opts,
-                target: Target::Js,
-            },
-        ),
-        Err(f) => job::rejected(&env, f),
-    }
+    start_async(&env, value, options, Target::Js)
 }
 
 /// Like `serializeAsync`, but the text stays in Rust as UTF-8 (a `SerializedPayload`
@@ -106,17 +95,19 @@ pub fn serialize_to_payload(
     value: Unknown,
     options: Option<Unknown>,
 ) -> Result<RawValue> {
-    let raw = Raw(env.raw());
-    match options::parse(raw, options.map(|o| o.raw())) {
-        Ok(opts) => job::start(
-            &env,
-            value.raw(),
-            Plan {
-                opts,
-                target: Target::Utf8,
-            },
-        ),
-        Err(f) => job::rejected(&env, f),
+    start_async(&env, value, options, Target::Utf8)
+}
+
+/// Checks the options and starts an async serialization for `target`; bad options reject.
+fn start_async(
+    env: &Env,
+    value: Unknown,
+    options: Option<Unknown>,
+    target: Target,
+) -> Result<RawValue> {
+    match options::parse(Raw(env.raw()), options.map(|o| o.raw())) {
+        Ok(opts) => job::start(env, value.raw(), Plan { opts, target }),
+        Err(f) => job::rejected(env, f),
     }
 }
 
