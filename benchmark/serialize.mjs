@@ -5,7 +5,7 @@
 // (monitorEventLoopDelay, resolution 1 ms). Then truncation to a prompt budget and 50
 // concurrent 1 MB calls. Writes its section of benchmark/RESULTS.md.
 //
-//   node benchmark/serialize.mjs            (QUICK=1 for a short run that writes nothing)
+//   node --expose-gc benchmark/serialize.mjs   (QUICK=1 for a short run that writes nothing)
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createRequire } from 'node:module'
 import Piscina from 'piscina'
@@ -35,6 +35,7 @@ const peers = {
  */
 async function measure(fn, n) {
   await fn() // warm-up
+  await settle()
   const times = []
   const h = monitorEventLoopDelay({ resolution: 1 })
   h.enable()
@@ -46,6 +47,17 @@ async function measure(fn, n) {
   }
   h.disable()
   return { median: median(times), worst: h.max / 1e6, p99: h.percentile(99) / 1e6 }
+}
+
+/**
+ * Collects the garbage the previous measurement left (when run with --expose-gc, as
+ * `npm run bench:serialize` does), so that each peer's figures include the collections its
+ * own allocations cause and not its predecessor's.
+ */
+async function settle() {
+  const gc = /** @type {any} */ (globalThis).gc
+  if (typeof gc === 'function') gc()
+  await new Promise((r) => setTimeout(r, 20))
 }
 
 const load = QUICK ? 0 : await waitForQuiet()
@@ -97,10 +109,11 @@ function fmtSize(/** @type {number} */ n) {
 if (!QUICK) {
   writeSection(
     'serialize',
-    `## Serialization (\`node benchmark/serialize.mjs\`)
+    `## Serialization (\`node --expose-gc benchmark/serialize.mjs\`)
 
 ${new Date().toISOString().slice(0, 10)}; ${machine()} (waited for load < 1.2; it was ${load.toFixed(2)}).
 Conversation-shaped values (chat messages with prose, code, CJK, emoji, tool calls; \`benchmark/conversation.mjs\`).
+Before each implementation's measurement the script collects the garbage the previous one left (${typeof (/** @type {any} */ (globalThis).gc) === 'function' ? '`--expose-gc`: on' : '**`--expose-gc` was not given: off**'}), so a collection caused by one peer's allocations is not charged to the next.
 Median wall time per call; stall = event-loop delay seen by \`monitorEventLoopDelay({ resolution: 1 })\` while the calls ran (worst = max, and p99).
 
 | size | implementation | median ms | vs JSON.stringify | worst stall ms | p99 stall ms |

@@ -142,10 +142,15 @@ pub fn start(env: &Env, value: napi_value, plan: Plan) -> Result<RawValue> {
             }
             Ok(true) => finish(env, w.into_tape(raw), plan),
             Ok(false) => {
+                // Rendering starts now, on what the first step read, while reading goes on.
+                let pipeline = Pipeline::start(plan.render_config(), plan.target);
+                if let Some(p) = &pipeline {
+                    p.send(w.take_segment());
+                }
                 let job: Job = Rc::new(RefCell::new(Some(AsyncJob {
                     walker: w,
                     plan,
-                    pipeline: None,
+                    pipeline,
                 })));
                 let step = env
                     .create_function_from_closure::<f64, RawValue, _>("serializeStep", move |ctx| {
