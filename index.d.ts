@@ -65,13 +65,13 @@ export declare class RedisTier {
    * `tags` replaces the thread's tags (`null`/omitted keeps them). Resolves the new
    * version, or `null` when Redis did not confirm the write.
    */
-  write(key: string, json: string, ttlSeconds?: number | null, tags?: string[] | null): Promise<number | null>
+  write(key: string, json: string | SerializedPayload, ttlSeconds?: number | null, tags?: string[] | null): Promise<number | null>
   /**
    * Stores a loader's result after a miss, only if the thread's version is still
    * `seenVersion` (what {@link RedisTier.read} returned at the miss; `null` = it had
    * none), so that a slow load never overwrites a newer write. Not announced.
    */
-  fill(key: string, json: string, seenVersion: number | null, ttlSeconds?: number | null): Promise<RedisTierFill>
+  fill(key: string, json: string | SerializedPayload, seenVersion: number | null, ttlSeconds?: number | null): Promise<RedisTierFill>
   /**
    * Invalidates every thread that has `tag` (set by `write(.., tags)`), in Redis and,
    * through the bus, in every other instance; resolves their ids (`null` when Redis
@@ -103,7 +103,7 @@ export declare class RedisTier {
    * lock in the same step when it writes (otherwise call `unlock`). Retries Redis failures
    * for up to `forMs` (the lock's remaining time); a retry never applies twice.
    */
-  writeFenced(key: string, token: string, version: number, json: string, forMs: number, ttlSeconds?: number): Promise<TierFencedResult>
+  writeFenced(key: string, token: string, version: number, json: string | SerializedPayload, forMs: number, ttlSeconds?: number): Promise<TierFencedResult>
   /**
    * The miss path of `getOrLoad` across instances, in one round trip within `timeoutMs`:
    * the value of thread `key` if Redis has it; else its load lease for `ttlMs` if free
@@ -116,7 +116,7 @@ export declare class RedisTier {
    * in one round trip. Resolves the new version, or `0` when skipped (a newer write) or
    * Redis was not reached.
    */
-  fillLeased(key: string, token: string, version: number, json: string, ttlSeconds?: number): Promise<number>
+  fillLeased(key: string, token: string, version: number, json: string | SerializedPayload, ttlSeconds?: number): Promise<number>
   /** Gives up the load lease of `key` (the load failed or found nothing) if `token` holds it. */
   unlease(key: string, token: string): Promise<boolean>
   /**
@@ -144,7 +144,7 @@ export declare class RedisTier {
    * jitter. Resolves `true` when Redis confirmed the write, `false` when it was not written
    * (or not confirmed in time).
    */
-  set(key: string, json: string, ttlSeconds?: number): Promise<boolean>
+  set(key: string, json: string | SerializedPayload, ttlSeconds?: number): Promise<boolean>
   /**
    * Invalidates `keys` (value and tags deleted, version moved, announced on the
    * invalidation bus; pipelined on one connection); resolves the number of values Redis

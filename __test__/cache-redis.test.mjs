@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { ConversationCache } from '@povc/agent-core-native'
+import { ConversationCache, RedisTier } from '@povc/agent-core-native'
 import { startRedis } from './support/redis-server.mjs'
 import { sleep, conversation } from './cache-helpers.mjs'
 
@@ -58,6 +58,28 @@ test('tiers: loader fills L1 and L2; a fresh instance gets an L2 hit that warms 
   } finally {
     await a.close()
     await b.close()
+    await server.stop()
+  }
+})
+
+test('set, a loader fill and update store exactly JSON.stringify(value) in Redis (written from Rust)', async () => {
+  const server = await startRedis()
+  const value = { messages: [{ role: 'user', content: 'héllo 👋 日本語 "quoted" \n' + 'x'.repeat(9000) }], n: 1e21, d: new Date(0) }
+  const c = cacheOn(server.url, { l2TimeoutMs: 5000, loader: async () => value })
+  const reader = new RedisTier({ url: server.url, timeoutMs: 5000 })
+  try {
+    await c.set('s', value)
+    assert.equal((await reader.read('s'))?.json, JSON.stringify(value))
+    assert.deepEqual(await c.getOrLoad('l'), value)
+    for (let i = 0; i < 50 && (await reader.read('l'))?.json === null; i++) await sleep(10)
+    assert.equal((await reader.read('l'))?.json, JSON.stringify(value))
+    const next = await c.update('s', (cur) => ({ .../** @type {{}} */ (cur), more: ['ü'] }))
+    assert.equal((await reader.read('s'))?.json, JSON.stringify(next))
+    // L1's size of an entry is its text's length in UTF-16 units, as with a string.
+    assert.equal(c.getStats().bytes, JSON.stringify(next).length + JSON.stringify(value).length)
+  } finally {
+    await c.close()
+    await reader.close()
     await server.stop()
   }
 })

@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { RedisTier } from '@povc/agent-core-native'
+import { RedisTier, serializeToPayload } from '@povc/agent-core-native'
 import { startRedis } from './support/redis-server.mjs'
 
 const TIMEOUT_MS = 50
@@ -94,6 +94,30 @@ test('set / get / getMany / del round trip under the prefix, with TTL', async ()
     assert.equal(h.state, 'up')
     assert.equal(h.circuit, 'closed')
     assert.ok(typeof h.latencyMs === 'number' && h.latencyMs < TIMEOUT_MS)
+  } finally {
+    await t.close()
+    await server.stop()
+  }
+})
+
+test('a SerializedPayload is written as its UTF-8 text (no JS string in between), exactly', async () => {
+  const server = await startRedis()
+  const t = tier(server.url, { timeoutMs: 5000 })
+  try {
+    const value = { messages: ['héllo 👋', 'Straße', '日本語', 'lone \ud800 surrogate', 'x'.repeat(70_000)], n: -0.1 }
+    const payload = await serializeToPayload(value)
+    const want = JSON.stringify(value)
+    assert.equal(payload.length, want.length)
+    assert.equal(await t.set('p', payload), true)
+    assert.equal(await t.get('p'), want)
+    assert.equal(typeof (await t.write('p2', payload)), 'number')
+    assert.equal((await t.read('p2'))?.json, want)
+    // Over 4 KB, the payload's bytes are compressed (lz4, the default) like a string's.
+    const stored = Number((await server.command('STRLEN', 'agent-core:conv:{p}')).slice(1))
+    assert.ok(stored > 0 && stored < payload.bytes / 10, `${stored} bytes stored for ${payload.bytes}`)
+    const any = /** @type {any} */ (t)
+    await assert.rejects(any.set('k', 5), { code: 'ERR_INVALID_ARG', message: /string or a SerializedPayload, got a number/ })
+    await assert.rejects(any.write('k', new Date()), { code: 'ERR_INVALID_ARG', message: /string or a SerializedPayload, got an object/ })
   } finally {
     await t.close()
     await server.stop()

@@ -11,7 +11,7 @@ import Redis from 'ioredis'
 import { BentoCache, bentostore } from 'bentocache'
 import { memoryDriver } from 'bentocache/drivers/memory'
 import { redisDriver } from 'bentocache/drivers/redis'
-import { ConversationCache } from '@povc/agent-core-native'
+import { ConversationCache, RedisTier, serializeAsync, serializeToPayload } from '@povc/agent-core-native'
 import { startRedis } from '../__test__/support/redis-server.mjs'
 import { makeConversation } from './conversation.mjs'
 import { machine, writeSection, waitForQuiet, median } from './results.mjs'
@@ -167,6 +167,39 @@ async function main() {
     log('')
     log(`Median main-thread time per get ${f3(mt)} ms (event-loop utilization per call; longest stall ${f3(Math.max(0, h.max / 1e6 - 1))} ms); JSON.parse of the same 1 MB text ${f3(parse)} ms median. Overhead over JSON.parse: ${f3(mt - parse)} ms (target <= 0.5 ms: ${mt - parse <= 0.5 ? 'met' : 'MISSED'}). ${c1.getStats().l2Hits} L2 hits.`)
     await c1.close()
+    log('')
+
+    // 4. Main-thread time of writing 1 MB to L2: the text as a JS string (copied out of V8
+    //    and transcoded to UTF-8 on the main thread) vs kept in Rust (serializeToPayload, what
+    //    ConversationCache does with its native tier).
+    const tier = new RedisTier({ url: server.url, timeoutMs: 5000 })
+    const viaString = [], viaPayload = [], setWall = []
+    const cw = ours()
+    for (let i = 0; i < N(40) + 3; i++) {
+      const { serialized } = await serializeAsync(v1m)
+      let t0 = performance.now()
+      const p1 = tier.write('w-str', serialized)
+      const a = performance.now() - t0
+      await p1
+      const payload = await serializeToPayload(v1m)
+      t0 = performance.now()
+      const p2 = tier.write('w-payload', payload)
+      const b = performance.now() - t0
+      await p2
+      t0 = performance.now()
+      await cw.set('w-cache', v1m)
+      if (i >= 3) { viaString.push(a); viaPayload.push(b); setWall.push(performance.now() - t0) }
+    }
+    await tier.close()
+    await cw.close()
+    log('### Writing a 1 MB conversation to L2: main-thread time of handing the text over')
+    log('')
+    log('| text handed to the Redis tier as | main-thread time of the write call, median ms |')
+    log('|---|---|')
+    log(`| a JS string (\`serializeAsync\` result) | ${f3(median(viaString))} |`)
+    log(`| a \`SerializedPayload\` (UTF-8 kept in Rust; what ConversationCache uses) | ${f3(median(viaPayload))} |`)
+    log('')
+    log(`ConversationCache.set of the same value (serialize + L1 + L2 write confirmed): ${f3(median(setWall))} ms median wall time.`)
 
     const section = [
       '## Cache with Redis L2 (`benchmark/cache-redis.mjs`)',

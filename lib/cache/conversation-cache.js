@@ -17,8 +17,9 @@ const { MemoryPressure, readHeap } = require('./memory-pressure.js')
 const { Latency } = require('./latency.js')
 // The native serializer: exactly JSON.stringify's text, whose length is an entry's size and
 // which L2 stores; rejects cycles / BigInts with TypeError ERR_CIRCULAR / ERR_BIGINT, and
-// never stalls the event loop on a big value.
-const { serializeAsync } = require('../../index.js')
+// never stalls the event loop on a big value. With the native Redis tier the text stays in
+// Rust (serializeToPayload) and is written to Redis without ever becoming a JS string.
+const { serializeAsync, serializeToPayload, RedisTier } = require('../../index.js')
 const { newCounters, toStats, toFamilies } = require('./stats.js')
 const { kL2Tier, createL2 } = require('./l2-seam.js')
 const { Floors, subscribe } = require('./bus.js')
@@ -197,11 +198,11 @@ class ConversationCache {
     }
     const o = setOptions(opts)
     await this.#writes.run(threadId, async () => {
-      const { serialized } = await serializeAsync(value)
+      const { size, json } = await this.#encode(value)
       if (this.#closed) throw errors.closed()
       this.#wrote(threadId)
-      this.#hold(threadId, value, serialized.length, o)
-      await this.#writeL2(threadId, value, serialized, o.ttlMs, o.tags)
+      this.#hold(threadId, value, size, o)
+      await this.#writeL2(threadId, value, json, o.ttlMs, o.tags)
     })
   }
 
@@ -372,16 +373,16 @@ class ConversationCache {
       }
       // A value that cannot be serialized rejects here (ERR_CIRCULAR / ERR_BIGINT): every
       // caller gets that error and nothing is cached.
-      const { serialized } = await serializeAsync(value)
+      const { size, json } = await this.#encode(value)
       if (!f.stale && !f.settled && !this.#closed) {
-        this.#hold(key, value, serialized.length)
+        this.#hold(key, value, size)
         // Only when L2 answered the miss (or gave this instance the load lease): the fill is
         // conditional on the version seen then, so that a slow load never overwrites a
         // newer write made meanwhile by anyone.
         if (lease !== undefined) {
-          this.#fillLeased(key, value, serialized, lease)
+          this.#fillLeased(key, value, json, lease)
           lease = undefined // the fill releases it
-        } else if (miss !== undefined) this.#fillL2(key, value, serialized, miss.version)
+        } else if (miss !== undefined) this.#fillL2(key, value, json, miss.version)
       }
       return value
     } finally {
@@ -457,13 +458,28 @@ class ConversationCache {
     if (next === null || next === undefined) {
       throw errors.invalidArg('the updater must return the new value; use invalidate() to remove a thread')
     }
-    const { serialized } = await serializeAsync(next)
+    const { size, json } = await this.#encode(next)
     if (save) await save(next)
     if (this.#closed) return next
     this.#wrote(key)
-    this.#hold(key, next, serialized.length)
-    await this.#writeL2(key, next, serialized)
+    this.#hold(key, next, size)
+    await this.#writeL2(key, next, json)
     return next
+  }
+
+  /**
+   * `value`'s JSON for L1 (its length is the entry's size) and for L2: kept in Rust as UTF-8
+   * when L2 is the native tier (written to Redis from there), else the text.
+   * @param {unknown} value
+   * @returns {Promise<{ size: number, json: string | import('../../index').SerializedPayload }>}
+   */
+  async #encode(value) {
+    if (this.#l2 instanceof RedisTier) {
+      const payload = await serializeToPayload(value)
+      return { size: payload.length, json: payload }
+    }
+    const { serialized } = await serializeAsync(value)
+    return { size: serialized.length, json: serialized }
   }
 
   /** A write of `key` happened: loads and L2 reads under way must not cache what they find. */
@@ -636,7 +652,7 @@ class ConversationCache {
   /**
    * Writes `json` (the serialized `value`) to L2, which moves the thread's version and
    * announces it; the L1 copy, if still `value`, learns its version.
-   * @param {string} key @param {{}} value @param {string} json @param {number} [ttlMs]
+   * @param {string} key @param {{}} value @param {string | import('../../index').SerializedPayload} json @param {number} [ttlMs]
    * @param {string[]} [tags] undefined keeps the thread's tags in L2
    */
   #writeL2(key, value, json, ttlMs, tags) {
@@ -655,7 +671,7 @@ class ConversationCache {
   /**
    * Stores a loader's result in L2 if the thread has not changed since the miss (which saw
    * `seenVersion`). If it has, the value just loaded may be stale: L1 lets go of it.
-   * @param {string} key @param {{}} value @param {string} json @param {number | null} seenVersion
+   * @param {string} key @param {{}} value @param {string | import('../../index').SerializedPayload} json @param {number | null} seenVersion
    */
   #fillL2(key, value, json, seenVersion) {
     const l2 = /** @type {import('./l2-seam.js').L2Tier} */ (this.#l2)
@@ -671,7 +687,7 @@ class ConversationCache {
   /**
    * The load-lease holder's fill (distributed single flight): stored, announced and the
    * lease released in one step, only if the thread has not changed since the miss.
-   * @param {string} key @param {{}} value @param {string} json
+   * @param {string} key @param {{}} value @param {string | import('../../index').SerializedPayload} json
    * @param {import('./distributed.js').HeldLease} lease
    */
   #fillLeased(key, value, json, lease) {

@@ -23,7 +23,7 @@
 const { performance } = require('node:perf_hooks')
 
 const errors = require('./errors.js')
-const { serializeAsync } = require('../../index.js')
+const { serializeToPayload } = require('../../index.js')
 
 /** What `update` answers when the lock could not be asked for: run the in-process update. */
 const IN_PROCESS = Symbol('in-process')
@@ -33,13 +33,13 @@ const IN_PROCESS = Symbol('in-process')
  * @typedef {object} LockingTier
  * @property {(key: string, ttlMs: number, waitMs: number) => Promise<{ status: 'held' | 'busy' | 'unavailable', token?: string | null, json?: string | null, version: number }>} lock
  * @property {(key: string, token: string) => Promise<boolean>} unlock
- * @property {(key: string, token: string, version: number, json: string, forMs: number, ttlSeconds?: number) => Promise<{ status: 'written' | 'lost' | 'conflict' | 'unreachable' | 'unknown', version: number }>} writeFenced
+ * @property {(key: string, token: string, version: number, json: string | import('../../index').SerializedPayload, forMs: number, ttlSeconds?: number) => Promise<{ status: 'written' | 'lost' | 'conflict' | 'unreachable' | 'unknown', version: number }>} writeFenced
  */
 
 /**
  * @typedef {object} LeasingTier
  * @property {(key: string, ttlMs: number) => Promise<{ status: 'hit' | 'won' | 'held' | 'unavailable', json?: string | null, version: number, token?: string | null, leftMs: number }>} lease
- * @property {(key: string, token: string, version: number, json: string, ttlSeconds?: number) => Promise<number>} fillLeased
+ * @property {(key: string, token: string, version: number, json: string | import('../../index').SerializedPayload, ttlSeconds?: number) => Promise<number>} fillLeased
  * @property {(key: string, token: string) => Promise<boolean>} unlease
  * @property {(key: string, token: string, ttlMs: number) => Promise<boolean>} renewLease
  */
@@ -131,20 +131,21 @@ class Distributed {
     if (next === null || next === undefined) {
       throw errors.invalidArg('the updater must return the new value; use invalidate() to remove a thread')
     }
-    const { serialized } = await serializeAsync(next)
+    // The text stays in Rust and goes to Redis from there (never a JS string).
+    const payload = await serializeToPayload(next)
     if (save) await save(next)
     if (p.closed()) return { done: true, released: false, value: next }
     const forMs = Math.max(0, Math.floor(expiresAt - performance.now()))
-    const w = await this.#tier.writeFenced(key, token, version, serialized, forMs)
+    const w = await this.#tier.writeFenced(key, token, version, payload, forMs)
     switch (w.status) {
       case 'written':
-        p.commit(key, /** @type {{}} */ (next), serialized.length, w.version > 0 ? w.version : null)
+        p.commit(key, /** @type {{}} */ (next), payload.length, w.version > 0 ? w.version : null)
         return { done: true, released: true, value: next }
       case 'unreachable':
         // Redis went away after the lock was taken: as in-process semantics, the value is
         // this instance's (L1) and L2 keeps the old one (counted in redisErrors by the tier).
         p.c.lockUnavailable++
-        p.commit(key, /** @type {{}} */ (next), serialized.length, null)
+        p.commit(key, /** @type {{}} */ (next), payload.length, null)
         return { done: true, released: false, value: next }
       default:
         return { done: false, released: false, why: w.status }
@@ -212,7 +213,7 @@ class Distributed {
    * The lease holder's fill (only if nobody wrote the thread since the miss), announced on
    * the bus and releasing the lease in the same step. Resolves the version written, or null
    * (skipped: the thread changed since the miss; or not confirmed: the tier counts that).
-   * @param {string} key @param {string} json @param {number | undefined} ttlSeconds @param {HeldLease} lease
+   * @param {string} key @param {string | import('../../index').SerializedPayload} json @param {number | undefined} ttlSeconds @param {HeldLease} lease
    * @returns {Promise<number | null>}
    */
   async fill(key, json, ttlSeconds, lease) {

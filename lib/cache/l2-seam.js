@@ -15,9 +15,9 @@
  * @typedef {object} L2Tier
  * @property {(key: string) => Promise<L2Read | null>} read null: L2 failed (nothing known)
  * @property {(keys: string[]) => Promise<(L2Read | null)[]>} readMany one round trip
- * @property {(key: string, json: string, ttlSeconds?: number | null, tags?: string[] | null) => Promise<number | null>} write
+ * @property {(key: string, json: string | import('../../index').SerializedPayload, ttlSeconds?: number | null, tags?: string[] | null) => Promise<number | null>} write
  *   the new version; null when not confirmed. tags null keeps the thread's tags
- * @property {(key: string, json: string, seenVersion: number | null, ttlSeconds?: number | null) => Promise<{ outcome: 'written' | 'skipped' | 'failed', version?: number | null }>} fill
+ * @property {(key: string, json: string | import('../../index').SerializedPayload, seenVersion: number | null, ttlSeconds?: number | null) => Promise<{ outcome: 'written' | 'skipped' | 'failed', version?: number | null }>} fill
  *   a loader's result, written only if the version is still the one seen at the miss
  * @property {(keys: string[]) => Promise<number>} del invalidates; how many values existed
  * @property {(tag: string) => Promise<string[] | null>} invalidateTag ids of the threads invalidated

@@ -159,7 +159,7 @@ impl RedisTier {
     /// `tags` replaces the thread's tags (`null`/omitted keeps them). Resolves the new
     /// version, or `null` when Redis did not confirm the write.
     #[napi(
-        ts_args_type = "key: string, json: string, ttlSeconds?: number | null, tags?: string[] | null",
+        ts_args_type = "key: string, json: string | SerializedPayload, ttlSeconds?: number | null, tags?: string[] | null",
         ts_return_type = "Promise<number | null>"
     )]
     pub fn write<'env>(
@@ -170,8 +170,14 @@ impl RedisTier {
         ttl_seconds: Option<Unknown>,
         tags: Option<Unknown>,
     ) -> Result<PromiseRaw<'env, Option<f64>>> {
-        let args = key_arg(&key)
-            .and_then(|k| Ok((k, json_arg(&json)?, ttl_arg(ttl_seconds)?, tags_arg(tags)?)));
+        let args = key_arg(&key).and_then(|k| {
+            Ok((
+                k,
+                json_arg(env, &json)?,
+                ttl_arg(ttl_seconds)?,
+                tags_arg(tags)?,
+            ))
+        });
         let inner = self.inner.clone();
         spawn(env, async move {
             let (key, json, ttl, tags) = args?;
@@ -190,7 +196,7 @@ impl RedisTier {
     /// `seenVersion` (what {@link RedisTier.read} returned at the miss; `null` = it had
     /// none), so that a slow load never overwrites a newer write. Not announced.
     #[napi(
-        ts_args_type = "key: string, json: string, seenVersion: number | null, ttlSeconds?: number | null",
+        ts_args_type = "key: string, json: string | SerializedPayload, seenVersion: number | null, ttlSeconds?: number | null",
         ts_return_type = "Promise<RedisTierFill>"
     )]
     pub fn fill<'env>(
@@ -204,7 +210,7 @@ impl RedisTier {
         let args = key_arg(&key).and_then(|k| {
             Ok((
                 k,
-                json_arg(&json)?,
+                json_arg(env, &json)?,
                 version_arg(seen_version, "seenVersion")?,
                 ttl_arg(ttl_seconds)?,
             ))

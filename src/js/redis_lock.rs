@@ -202,7 +202,7 @@ impl RedisTier {
     /// lock in the same step when it writes (otherwise call `unlock`). Retries Redis failures
     /// for up to `forMs` (the lock's remaining time); a retry never applies twice.
     #[napi(
-        ts_args_type = "key: string, token: string, version: number, json: string, forMs: number, ttlSeconds?: number",
+        ts_args_type = "key: string, token: string, version: number, json: string | SerializedPayload, forMs: number, ttlSeconds?: number",
         ts_return_type = "Promise<TierFencedResult>"
     )]
     #[allow(clippy::too_many_arguments)]
@@ -221,7 +221,7 @@ impl RedisTier {
                 k,
                 token_arg(&token)?,
                 ms_arg(&version, "version", 0.0, MAX_VERSION)?,
-                json_arg(&json)?,
+                json_arg(env, &json)?,
                 ms_arg(&for_ms, "forMs", 0.0, MAX_MS)?,
                 ttl_arg(ttl_seconds)?,
             ))
@@ -299,7 +299,7 @@ impl RedisTier {
     /// in one round trip. Resolves the new version, or `0` when skipped (a newer write) or
     /// Redis was not reached.
     #[napi(
-        ts_args_type = "key: string, token: string, version: number, json: string, ttlSeconds?: number",
+        ts_args_type = "key: string, token: string, version: number, json: string | SerializedPayload, ttlSeconds?: number",
         ts_return_type = "Promise<number>"
     )]
     pub fn fill_leased<'env>(
@@ -316,7 +316,7 @@ impl RedisTier {
                 k,
                 token_arg(&token)?,
                 ms_arg(&version, "version", 0.0, MAX_VERSION)?,
-                json_arg(&json)?,
+                json_arg(env, &json)?,
                 ttl_arg(ttl_seconds)?,
             ))
         });

@@ -14,6 +14,7 @@ use crate::cache::l2::{L2Config, RawL2Options, RedisL2};
 use crate::error::{Code, Error as CoreError};
 use crate::js::error::to_napi;
 use crate::js::raw::fault_to_napi;
+use crate::js::serialize::SerializedPayload;
 use crate::js::strings::text_string;
 use crate::serialize::Text;
 
@@ -269,15 +270,47 @@ pub(super) fn keys_arg(v: &Unknown) -> crate::error::Result<Vec<String>> {
     Ok(out)
 }
 
-pub(super) fn json_arg(v: &Unknown) -> crate::error::Result<String> {
-    if v.get_type().map_err(napi_err)? != ValueType::String {
-        return Err(CoreError::new(
-            Code::InvalidArgument,
-            format!("json must be a string, got {}", type_name(v)),
-        ));
+/// A value's JSON text for a write: a JS string (copied out as UTF-8), or the bytes of a
+/// `SerializedPayload` (shared: the text never became a JS string).
+pub(super) enum Json {
+    Text(String),
+    Payload(Arc<Vec<u8>>),
+}
+
+impl Json {
+    pub(super) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Json::Text(s) => s.as_bytes(),
+            Json::Payload(b) => b,
+        }
     }
-    // SAFETY: the value was just checked to be a JS string.
-    unsafe { v.cast::<String>() }.map_err(napi_err)
+}
+
+pub(super) fn json_arg(env: &Env, v: &Unknown) -> crate::error::Result<Json> {
+    match v.get_type().map_err(napi_err)? {
+        // SAFETY: the value was just checked to be a JS string.
+        ValueType::String => {
+            return unsafe { v.cast::<String>() }
+                .map(Json::Text)
+                .map_err(napi_err)
+        }
+        ValueType::Object if SerializedPayload::instance_of(env, v).map_err(napi_err)? => {
+            // SAFETY: `v` is a live handle of this callback; the conversion checks the class
+            // (type tag and wrapped class) before it reads the wrapped value.
+            let p =
+                unsafe { ClassInstance::<SerializedPayload>::from_napi_value(env.raw(), v.raw()) }
+                    .map_err(napi_err)?;
+            return Ok(Json::Payload(p.shared_bytes()));
+        }
+        _ => {}
+    }
+    Err(CoreError::new(
+        Code::InvalidArgument,
+        format!(
+            "json must be a string or a SerializedPayload, got {}",
+            type_name(v)
+        ),
+    ))
 }
 
 pub(super) fn ttl_arg(v: Option<Unknown>) -> crate::error::Result<Option<u64>> {
@@ -394,7 +427,7 @@ impl RedisTier {
     /// jitter. Resolves `true` when Redis confirmed the write, `false` when it was not written
     /// (or not confirmed in time).
     #[napi(
-        ts_args_type = "key: string, json: string, ttlSeconds?: number",
+        ts_args_type = "key: string, json: string | SerializedPayload, ttlSeconds?: number",
         ts_return_type = "Promise<boolean>"
     )]
     pub fn set<'env>(
@@ -404,7 +437,8 @@ impl RedisTier {
         json: Unknown,
         ttl_seconds: Option<Unknown>,
     ) -> Result<PromiseRaw<'env, bool>> {
-        let args = key_arg(&key).and_then(|k| Ok((k, json_arg(&json)?, ttl_arg(ttl_seconds)?)));
+        let args =
+            key_arg(&key).and_then(|k| Ok((k, json_arg(env, &json)?, ttl_arg(ttl_seconds)?)));
         let inner = self.inner.clone();
         spawn(env, async move {
             let (key, json, ttl) = args?;

@@ -25,7 +25,9 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use redis::aio::MultiplexedConnection;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use redis::{
+    AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value,
+};
 
 use crate::cache::l2::config::L2Config;
 use crate::error::{Error, Result};
@@ -126,6 +128,15 @@ fn ensure_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// A client for one server URL. It skips redis-rs's `CLIENT SETINFO` on connect: without a
+/// password or database to select, that was a round trip of its own before the first command
+/// (a cold start's first read waited for it).
+fn client(url: &str) -> RedisResult<redis::Client> {
+    let info = url.into_connection_info()?;
+    let settings = info.redis_settings().clone().set_skip_set_lib_name();
+    redis::Client::open(info.set_redis_settings(settings))
+}
+
 /// The wait after `failures` failed attempts: 50 ms doubling to 500 ms.
 pub(super) fn backoff(failures: u32) -> Duration {
     let exp = failures.saturating_sub(1).min(8);
@@ -149,7 +160,7 @@ impl Connection {
         let seeds = cfg
             .seeds
             .iter()
-            .map(|s| redis::Client::open(s.as_str()))
+            .map(|s| client(s))
             .collect::<RedisResult<Vec<_>>>()
             .map_err(invalid)?;
         let target = if cfg.cluster {

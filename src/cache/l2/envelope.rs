@@ -142,10 +142,11 @@ pub fn decode(mut raw: Vec<u8>) -> Decoded {
         },
         _ => return Decoded::Corrupt(CorruptKind::BadFlags),
     };
-    match String::from_utf8(bytes) {
-        Ok(s) => Decoded::Value(s),
-        Err(_) => Decoded::Corrupt(CorruptKind::InvalidUtf8),
+    if simdutf8::basic::from_utf8(&bytes).is_err() {
+        return Decoded::Corrupt(CorruptKind::InvalidUtf8);
     }
+    // SAFETY: the bytes were just validated as UTF-8.
+    Decoded::Value(unsafe { String::from_utf8_unchecked(bytes) })
 }
 
 fn decompress_lz4(body: &[u8]) -> Option<Vec<u8>> {

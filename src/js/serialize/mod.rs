@@ -22,6 +22,8 @@ use crate::serialize::{render_for, Target};
 use plan::Plan;
 use walk::Walker;
 
+pub(crate) use payload::SerializedPayload;
+
 /// What `serialize` / `serializeAsync` return.
 // Declared for the generated TypeScript types; values are built and read by hand.
 #[allow(dead_code)]
