@@ -7,8 +7,10 @@
 //! - [`metrics`]: latency histograms per tier and Prometheus text for the cache.
 //! - [`tokens`]: exact token counts (OpenAI encodings), model -> encoding, chat overhead.
 //! - [`error`]: the one error type, with stable `ERR_*` codes.
+//! - [`background`]: low-priority threads for long CPU work the event loop waits on.
 //! - `js` (feature `node`): the only place `#[napi]` appears.
 
+pub mod background;
 pub mod cache;
 pub mod error;
 pub mod metrics;

@@ -11,6 +11,7 @@ use super::out::{Latin1Out, Utf16Out, Utf8Out};
 use super::render::{RenderConfig, Renderer};
 use super::tape::Tape;
 use super::text::{RenderedText, Target, Text};
+use crate::background::lower_priority;
 use crate::error::{Code, Error, Result};
 
 /// Render threads, started on first use and kept for the life of the process (starting a
@@ -108,19 +109,6 @@ struct Job {
     failed: Option<Error>,
     stop: Arc<AtomicBool>,
     done: SyncSender<Result<RenderedText>>,
-}
-
-/// Lowers the calling thread's scheduling priority, so that on a small machine the event-loop
-/// thread wins the CPU over background rendering (best effort; Linux nice values are per
-/// thread).
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and a thread id
-    // only changes that thread's nice value, and its failure is harmless (ignored).
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
-    }
 }
 
 /// One render thread: serves every job assigned to it.

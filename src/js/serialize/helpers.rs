@@ -45,11 +45,13 @@ const SCRIPT: &str = r#"(function () {
   let pending = false;
   let used = 0;
   function schedule() { if (!pending) { pending = true; later(tick); } }
+  // Each unfinished job gets at most one step per turn (a job whose steps are shorter than
+  // the budget, like estimateAsync's 0.25 ms reads, then holds the loop only that long).
   function tick() {
     pending = false;
     used = 0;
     const start = now();
-    while (jobs.length > 0) {
+    for (let n = jobs.length; n > 0 && jobs.length > 0; n--) {
       const left = BUDGET - (now() - start);
       if (left <= 0) break;
       const job = jobs.shift();

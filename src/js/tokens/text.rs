@@ -18,6 +18,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::background;
 use crate::error::{Code, Error as CoreError};
 use crate::js::error::to_napi;
 use crate::js::raw::{check, fault_to_napi, Fault, Raw, RawValue, R};
@@ -152,15 +153,20 @@ impl Task for CountTask {
 
     fn compute(&mut self) -> Result<u32> {
         // The text (possibly hundreds of MB) is converted and freed here, off the main thread.
+        // On a low-priority thread (`background.rs`): this libuv thread only waits for it.
+        let enc = self.enc;
         let r = match self.text.take() {
-            Some(Text::Utf8(bytes)) => String::from_utf8(bytes)
-                .map_err(|_| internal("Node-API returned invalid UTF-8"))
-                .and_then(|s| count_text(&s, self.enc, false)),
+            Some(Text::Utf8(bytes)) => background::run(move || {
+                String::from_utf8(bytes)
+                    .map_err(|_| internal("Node-API returned invalid UTF-8"))
+                    .and_then(|s| count_text(&s, enc, false))
+            }),
             Some(Text::Utf16(units)) => {
-                count_text(&String::from_utf16_lossy(&units), self.enc, false)
+                background::run(move || count_text(&String::from_utf16_lossy(&units), enc, false))
             }
-            None => Err(internal("count task ran twice")),
-        };
+            None => Some(Err(internal("count task ran twice"))),
+        }
+        .unwrap_or_else(|| Err(internal("the token counter failed unexpectedly")));
         r.and_then(to_u32).map_err(|e| {
             let msg = e.message.clone();
             self.error = Some(e);
