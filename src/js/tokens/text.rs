@@ -111,6 +111,19 @@ pub enum Text {
     Utf16(Vec<u16>),
 }
 
+impl Text {
+    /// Its length in code units (bytes or UTF-16 units).
+    fn units(&self) -> usize {
+        match self {
+            Text::Utf8(b) => b.len(),
+            Text::Utf16(u) => u.len(),
+        }
+    }
+}
+
+/// Counts of texts this long (code units) run on the low-priority background threads.
+const BACKGROUND_UNITS: usize = 64 * 1024;
+
 fn internal(msg: impl Into<String>) -> CoreError {
     CoreError::new(Code::Internal, msg)
 }
@@ -153,20 +166,21 @@ impl Task for CountTask {
 
     fn compute(&mut self) -> Result<u32> {
         // The text (possibly hundreds of MB) is converted and freed here, off the main thread.
-        // On a low-priority thread (`background.rs`): this libuv thread only waits for it.
         let enc = self.enc;
+        let count = move |text: Text| match text {
+            Text::Utf8(bytes) => String::from_utf8(bytes)
+                .map_err(|_| internal("Node-API returned invalid UTF-8"))
+                .and_then(|s| count_text(&s, enc, false)),
+            Text::Utf16(units) => count_text(&String::from_utf16_lossy(&units), enc, false),
+        };
         let r = match self.text.take() {
-            Some(Text::Utf8(bytes)) => background::run(move || {
-                String::from_utf8(bytes)
-                    .map_err(|_| internal("Node-API returned invalid UTF-8"))
-                    .and_then(|s| count_text(&s, enc, false))
-            }),
-            Some(Text::Utf16(units)) => {
-                background::run(move || count_text(&String::from_utf16_lossy(&units), enc, false))
-            }
-            None => Some(Err(internal("count task ran twice"))),
-        }
-        .unwrap_or_else(|| Err(internal("the token counter failed unexpectedly")));
+            // A long count runs on a low-priority thread (`background.rs`; this libuv thread
+            // only waits for it); a short one here (two more thread hops would cost more).
+            Some(text) if text.units() >= BACKGROUND_UNITS => background::run(move || count(text))
+                .unwrap_or_else(|| Err(internal("the token counter failed unexpectedly"))),
+            Some(text) => count(text),
+            None => Err(internal("count task ran twice")),
+        };
         r.and_then(to_u32).map_err(|e| {
             let msg = e.message.clone();
             self.error = Some(e);
