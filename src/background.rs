@@ -48,6 +48,27 @@ fn pool() -> &'static [Mutex<Sender<Job>>] {
     })
 }
 
+/// Runs `f` on a low-priority thread without waiting for it (or here, when no background
+/// thread could be started).
+pub fn spawn<F: FnOnce() + Send + 'static>(f: F) {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let threads = pool();
+    let job: Job = Box::new(move || {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    });
+    let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let sent = match threads.get(i % threads.len().max(1)) {
+        Some(t) => match t.lock() {
+            Ok(s) => s.send(job).map_err(|e| e.0),
+            Err(_) => Err(job),
+        },
+        None => Err(job),
+    };
+    if let Err(job) = sent {
+        job();
+    }
+}
+
 /// Runs `f` on a low-priority thread and waits for its result. Runs it on the calling
 /// thread when no background thread could be started. A panic in `f` is caught on the
 /// background thread and becomes `None`.

@@ -14,6 +14,7 @@ pub mod background;
 pub mod cache;
 pub mod error;
 pub mod metrics;
+pub mod prefault;
 pub mod serialize;
 pub mod tokens;
 

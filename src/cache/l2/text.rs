@@ -4,6 +4,7 @@
 
 use encoding_rs::mem;
 
+use crate::prefault;
 use crate::serialize::Text;
 
 pub fn into_js_text(s: String) -> Text {
@@ -12,16 +13,20 @@ pub fn into_js_text(s: String) -> Text {
     }
     // Both conversions need room for as many units as the text has bytes (each character
     // takes at least as many UTF-8 bytes as Latin-1 bytes or UTF-16 units).
+    // Large texts go into pre-faulted buffers (`prefault.rs`): the page faults of a fresh
+    // buffer were half of this conversion.
     if mem::is_str_latin1(&s) {
-        let mut out = vec![0u8; s.len()];
+        let mut out = prefault::bytes(s.len());
+        out.resize(s.len(), 0);
         let n = mem::convert_utf8_to_latin1_lossy(s.as_bytes(), &mut out);
         out.truncate(n);
-        return Text::Latin1(out);
+        return Text::Latin1(prefault::fit(out));
     }
-    let mut out = vec![0u16; s.len() + 1];
+    let mut out = prefault::units(s.len() + 1);
+    out.resize(s.len() + 1, 0);
     let n = mem::convert_str_to_utf16(&s, &mut out);
     out.truncate(n);
-    Text::Utf16(out)
+    Text::Utf16(prefault::fit(out))
 }
 
 #[cfg(test)]
