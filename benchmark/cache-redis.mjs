@@ -1,7 +1,7 @@
 // benchmark/cache-redis: ConversationCache's L2 (the native RedisTier) against raw ioredis
 // and bentocache with a Redis L2, in one run against ONE local redis-server this script
 // starts itself.
-//   node benchmark/cache-redis.mjs      (needs a release build)
+//   node --expose-gc benchmark/cache-redis.mjs      (needs a release build)
 // Writes the `cache-redis` section of benchmark/RESULTS.md. Issue 4's targets:
 //   - L2 hit of a 100 KB value from a fresh instance <= 0.6 ms median (bentocache ~1.2 ms)
 //   - 50-in-flight get throughput on 10 KB values >= 1.5x ioredis GET
@@ -50,12 +50,22 @@ async function main() {
     //    connection: a cold start), and a warm connection whose L1 cannot hold the value.
     const nFresh = N(200)
     const freshOurs = [], freshBento = []
+    // A cold start runs in a fresh process with a clean heap: with --expose-gc (as the
+    // command below runs it) the heap is collected before each sample of either peer, so
+    // that collecting one peer's garbage is not timed in the other's get.
+    const gc = /** @type {undefined | (() => void)} */ (/** @type {any} */ (globalThis).gc)
+    const settle = async () => {
+      gc?.()
+      await new Promise((r) => setTimeout(r, 10)) // the collector's background sweeping too
+    }
     for (let i = 0; i < nFresh; i++) {
+      await settle()
       const c = ours()
       let t0 = performance.now()
       const a = await c.get('c100')
       freshOurs.push(performance.now() - t0)
       await c.close()
+      await settle()
       const b = bento(10)
       t0 = performance.now()
       const bb = await b.get({ key: 'c100' })
@@ -204,7 +214,7 @@ async function main() {
     const section = [
       '## Cache with Redis L2 (`benchmark/cache-redis.mjs`)',
       '',
-      `Command: \`node benchmark/cache-redis.mjs\` (release build). ${machine()}; load average when measuring started: ${load.toFixed(2)}; ${new Date().toISOString().slice(0, 10)}. One private redis-server on loopback started by the script; ioredis, bentocache (memory L1 + redis L2 driver) and ConversationCache (l2TimeoutMs 5000 so every measured get is a real round trip) in the same process and run. Values: benchmark/conversation.mjs conversations.`,
+      `Command: \`node --expose-gc benchmark/cache-redis.mjs\` (release build; the heap is collected, and 10 ms left for the collector's background work, before each fresh-instance sample of either peer: ${typeof (/** @type {any} */ (globalThis).gc) === 'function' ? 'on' : '**off: --expose-gc not given**'}). ${machine()}; load average when measuring started: ${load.toFixed(2)}; ${new Date().toISOString().slice(0, 10)}. One private redis-server on loopback started by the script; ioredis, bentocache (memory L1 + redis L2 driver) and ConversationCache (l2TimeoutMs 5000 so every measured get is a real round trip) in the same process and run. Values: benchmark/conversation.mjs conversations.`,
       '',
       ...lines,
     ].join('\n')
