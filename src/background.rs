@@ -7,6 +7,7 @@
 //! when the count ran on a libuv thread). A thread at nice 10 does not win the CPU from the
 //! event loop that way; the libuv thread that hands the job over only waits.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Sender};
 use std::sync::{Mutex, OnceLock};
 
@@ -48,15 +49,11 @@ fn pool() -> &'static [Mutex<Sender<Job>>] {
     })
 }
 
-/// Runs `f` on a low-priority thread without waiting for it (or here, when no background
-/// thread could be started).
-pub fn spawn<F: FnOnce() + Send + 'static>(f: F) {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Hands `job` to the next background thread, or runs it here when none could be started.
+fn submit(job: Job) {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
     let threads = pool();
-    let job: Job = Box::new(move || {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    });
-    let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let i = NEXT.fetch_add(1, Ordering::Relaxed);
     let sent = match threads.get(i % threads.len().max(1)) {
         Some(t) => match t.lock() {
             Ok(s) => s.send(job).map_err(|e| e.0),
@@ -69,33 +66,26 @@ pub fn spawn<F: FnOnce() + Send + 'static>(f: F) {
     }
 }
 
-/// Runs `f` on a low-priority thread and waits for its result. Runs it on the calling
-/// thread when no background thread could be started. A panic in `f` is caught on the
-/// background thread and becomes `None`.
+/// Runs `f` on a low-priority thread without waiting for it (a panic in `f` is caught).
+pub fn spawn<F: FnOnce() + Send + 'static>(f: F) {
+    submit(Box::new(move || {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    }));
+}
+
+/// Runs `f` on a low-priority thread and waits for its result (on the calling thread when
+/// no background thread could be started). A panic in `f` becomes `None`.
 pub fn run<T, F>(f: F) -> Option<T>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let threads = pool();
     let (tx, rx) = sync_channel::<Option<T>>(1);
-    let job: Job = Box::new(move || {
+    submit(Box::new(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
         // The caller may be gone; nothing to do then.
         let _ = tx.send(r);
-    });
-    let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let sent = match threads.get(i % threads.len().max(1)) {
-        Some(t) => match t.lock() {
-            Ok(s) => s.send(job).map_err(|e| e.0),
-            Err(_) => Err(job),
-        },
-        None => Err(job),
-    };
-    if let Err(job) = sent {
-        job();
-    }
+    }));
     rx.recv().ok().flatten()
 }
 
