@@ -39,7 +39,7 @@ const SCRIPT: &str = r#"(function () {
   // so many concurrent calls stall the loop no more than one does. step(budgetMs) returns
   // undefined while unfinished. First steps run inside the serializeAsync() call itself, and
   // also draw on the current turn's budget (firstBudget / spent).
-  const BUDGET = 1;
+  const BUDGET = 0.75;
   const now = () => performance.now();
   const jobs = [];
   let pending = false;

@@ -17,10 +17,13 @@ use crate::js::raw::{fault_to_napi, Fault, Raw, RawValue, R};
 use crate::serialize::{render_for, Pipeline, RenderedText, Tape};
 
 /// Main-thread time a step may take, from the milliseconds the scheduler (`helpers.rs`)
-/// grants it (at most 1 ms per event-loop turn for all serializations together).
+/// grants it (at most 0.75 ms per event-loop turn for all serializations together).
 fn budget(ms: f64) -> Duration {
     Duration::from_secs_f64(ms.clamp(0.05, 1.0) / 1e3)
 }
+
+/// Reading within a step is cut into pieces this long, each handed to the render thread.
+const SUB_STEP: Duration = Duration::from_micros(250);
 
 /// Tapes up to this many units are rendered on the main thread (a thread hop costs more).
 const INLINE_UNITS: usize = 64 * 1024;
@@ -208,20 +211,31 @@ fn step_once(env: &Env, job: &Job, left_ms: f64) -> R<RawValue> {
             "serialization step called after the walk ended",
         )));
     };
-    if j.pipeline.as_ref().is_some_and(|p| p.stopped()) {
-        j.walker.stop_reading();
-    }
-    match j.walker.step(raw, Some(Instant::now() + budget(left_ms))) {
-        Ok(false) => {
-            // Render what was read so far on a render thread while reading goes on.
-            if j.pipeline.is_none() {
-                j.pipeline = Pipeline::start(j.plan.render_config(), j.plan.target);
-            }
-            if let Some(p) = &j.pipeline {
-                p.send(j.walker.take_segment());
-            }
-            Ok(RawValue(raw.undefined()?))
+    let deadline = Instant::now() + budget(left_ms);
+    // Read in sub-steps, handing each one's segment to the render thread right away, so that
+    // rendering keeps pace within the step and little is left to render after the last one.
+    let done = loop {
+        if j.pipeline.as_ref().is_some_and(|p| p.stopped()) {
+            j.walker.stop_reading();
         }
+        let until = (Instant::now() + SUB_STEP).min(deadline);
+        match j.walker.step(raw, Some(until)) {
+            Ok(false) => {
+                if j.pipeline.is_none() {
+                    j.pipeline = Pipeline::start(j.plan.render_config(), j.plan.target);
+                }
+                if let Some(p) = &j.pipeline {
+                    p.send(j.walker.take_segment());
+                }
+                if Instant::now() >= deadline {
+                    break Ok(false);
+                }
+            }
+            other => break other,
+        }
+    };
+    match done {
+        Ok(false) => Ok(RawValue(raw.undefined()?)),
         Ok(true) => match slot.take() {
             Some(AsyncJob {
                 walker,
