@@ -13,8 +13,11 @@ use std::sync::{Mutex, OnceLock};
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Threads started on first use and kept for the life of the process.
-const THREADS: usize = 2;
+/// Threads started on first use and kept for the life of the process: one per CPU, from
+/// two to four (counts of long texts run here; the libuv threads that queued them wait).
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4))
+}
 
 /// Lowers the calling thread's scheduling priority (Linux nice values are per thread; best
 /// effort: a failure leaves the thread as it was).
@@ -31,7 +34,7 @@ pub fn lower_priority() {
 fn pool() -> &'static [Mutex<Sender<Job>>] {
     static POOL: OnceLock<Vec<Mutex<Sender<Job>>>> = OnceLock::new();
     POOL.get_or_init(|| {
-        (0..THREADS)
+        (0..threads())
             .filter_map(|i| {
                 let (tx, rx) = channel::<Job>();
                 std::thread::Builder::new()
