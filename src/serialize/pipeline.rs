@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use super::out::{Latin1Out, Utf16Out, Utf8Out};
 use super::render::{RenderConfig, Renderer};
 use super::tape::Tape;
-use super::text::{RenderedText, Target, Text};
+use super::text::{RenderedText, Target};
 use crate::background::lower_priority;
 use crate::error::{Code, Error, Result};
 
@@ -49,36 +49,9 @@ impl Sink {
 
     fn finish(self, complete: bool) -> Result<RenderedText> {
         Ok(match self {
-            Sink::Narrow(r) => {
-                let r = r.finish(complete)?;
-                RenderedText {
-                    text: Text::Latin1(r.out.0),
-                    len: r.len,
-                    utf8_len: r.utf8_len,
-                    truncated: r.truncated,
-                    tokens: None,
-                }
-            }
-            Sink::Wide(r) => {
-                let r = r.finish(complete)?;
-                RenderedText {
-                    text: Text::Utf16(r.out.0),
-                    len: r.len,
-                    utf8_len: r.utf8_len,
-                    truncated: r.truncated,
-                    tokens: None,
-                }
-            }
-            Sink::Utf8(r) => {
-                let r = r.finish(complete)?;
-                RenderedText {
-                    text: Text::Utf8(r.out.0),
-                    len: r.len,
-                    utf8_len: r.utf8_len,
-                    truncated: r.truncated,
-                    tokens: None,
-                }
-            }
+            Sink::Narrow(r) => r.finish(complete)?.into(),
+            Sink::Wide(r) => r.finish(complete)?.into(),
+            Sink::Utf8(r) => r.finish(complete)?.into(),
         })
     }
 }
@@ -270,7 +243,7 @@ impl Drop for Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serialize::{render_text, tape::utf16};
+    use crate::serialize::{render_text, tape::utf16, Text};
 
     #[test]
     fn pipeline_matches_render_text_and_widens() {

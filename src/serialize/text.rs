@@ -3,7 +3,7 @@
 //! bytes for consumers that are not JS (Redis, token counting).
 
 use super::out::{Latin1Out, Utf16Out, Utf8Out};
-use super::render::{render, RenderConfig};
+use super::render::{render, RenderConfig, Rendered};
 use super::tape::Tape;
 use crate::error::Result;
 
@@ -59,19 +59,43 @@ impl RenderedText {
     }
 }
 
+impl From<Latin1Out> for Text {
+    fn from(o: Latin1Out) -> Text {
+        Text::Latin1(o.0)
+    }
+}
+
+impl From<Utf16Out> for Text {
+    fn from(o: Utf16Out) -> Text {
+        Text::Utf16(o.0)
+    }
+}
+
+impl From<Utf8Out> for Text {
+    fn from(o: Utf8Out) -> Text {
+        Text::Utf8(o.0)
+    }
+}
+
+impl<O: Into<Text>> From<Rendered<O>> for RenderedText {
+    fn from(r: Rendered<O>) -> RenderedText {
+        RenderedText {
+            text: r.out.into(),
+            len: r.len,
+            utf8_len: r.utf8_len,
+            truncated: r.truncated,
+            tokens: None,
+        }
+    }
+}
+
 /// Renders `tape` as JSON text (see [`render`]) for `target`.
 pub fn render_for(tape: &Tape, cfg: &RenderConfig, target: Target) -> Result<RenderedText> {
     match target {
         Target::Js => render_text(tape, cfg),
         Target::Utf8 => {
-            let r = render(tape, cfg, Utf8Out(Vec::with_capacity(capacity(tape, cfg))))?;
-            Ok(RenderedText {
-                text: Text::Utf8(r.out.0),
-                len: r.len,
-                utf8_len: r.utf8_len,
-                truncated: r.truncated,
-                tokens: None,
-            })
+            let out = Utf8Out(Vec::with_capacity(capacity(tape, cfg)));
+            Ok(render(tape, cfg, out)?.into())
         }
     }
 }
@@ -86,22 +110,8 @@ fn capacity(tape: &Tape, cfg: &RenderConfig) -> usize {
 pub fn render_text(tape: &Tape, cfg: &RenderConfig) -> Result<RenderedText> {
     let hint = capacity(tape, cfg);
     if tape.max_unit < 0x100 {
-        let r = render(tape, cfg, Latin1Out(Vec::with_capacity(hint)))?;
-        Ok(RenderedText {
-            text: Text::Latin1(r.out.0),
-            len: r.len,
-            utf8_len: r.utf8_len,
-            truncated: r.truncated,
-            tokens: None,
-        })
+        Ok(render(tape, cfg, Latin1Out(Vec::with_capacity(hint)))?.into())
     } else {
-        let r = render(tape, cfg, Utf16Out(Vec::with_capacity(hint)))?;
-        Ok(RenderedText {
-            text: Text::Utf16(r.out.0),
-            len: r.len,
-            utf8_len: r.utf8_len,
-            truncated: r.truncated,
-            tokens: None,
-        })
+        Ok(render(tape, cfg, Utf16Out(Vec::with_capacity(hint)))?.into())
     }
 }
