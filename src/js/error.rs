@@ -39,3 +39,28 @@ pub fn to_napi(env: &Env, e: &CoreError) -> napi::Error {
         Err(err) => err,
     }
 }
+
+/// A task's core error, carried from `compute` (a worker thread, where no JS error can be
+/// made) to `reject` (the main thread), where it becomes the coded JS error. napi-rs hands
+/// `reject` only a plain error, which would lose the class and `code`.
+#[derive(Default)]
+pub struct TaskError(Option<CoreError>);
+
+impl TaskError {
+    /// `compute`'s result: a core error is kept for `reject`.
+    pub fn keep<T>(&mut self, r: std::result::Result<T, CoreError>) -> Result<T> {
+        r.map_err(|e| {
+            let msg = e.message.clone();
+            self.0 = Some(e);
+            napi::Error::new(Status::GenericFailure, msg)
+        })
+    }
+
+    /// `reject`'s error: the kept core error as its JS error, else `err` as it is.
+    pub fn reject<T>(&mut self, env: &Env, err: napi::Error) -> Result<T> {
+        match self.0.take() {
+            Some(e) => Err(to_napi(env, &e)),
+            None => Err(err),
+        }
+    }
+}

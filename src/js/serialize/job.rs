@@ -12,7 +12,7 @@ use super::helpers;
 use super::plan::Plan;
 use super::walk::Walker;
 use crate::error::{Code, Error as CoreError};
-use crate::js::error::{js_error_value, to_napi};
+use crate::js::error::{js_error_value, TaskError};
 use crate::js::raw::{fault_to_napi, Fault, Raw, RawValue, R};
 use crate::serialize::{render_for, Pipeline, RenderedText, Tape};
 
@@ -40,7 +40,7 @@ enum Input {
 struct RenderTask {
     input: Option<Input>,
     plan: Plan,
-    error: Option<CoreError>,
+    error: TaskError,
 }
 
 impl Task for RenderTask {
@@ -59,11 +59,7 @@ impl Task for RenderTask {
             .map(|r| plan.complete(r, false))
         }))
         .unwrap_or_else(|_| Err(CoreError::new(Code::Internal, "rendering panicked")));
-        r.map_err(|e| {
-            let msg = e.message.clone();
-            self.error = Some(e);
-            Error::new(Status::GenericFailure, msg)
-        })
+        self.error.keep(r)
     }
 
     fn resolve(&mut self, env: Env, output: RenderedText) -> Result<RawValue> {
@@ -74,10 +70,7 @@ impl Task for RenderTask {
     }
 
     fn reject(&mut self, env: Env, err: Error) -> Result<RawValue> {
-        match self.error.take() {
-            Some(e) => Err(to_napi(&env, &e)),
-            None => Err(err),
-        }
+        self.error.reject(&env, err)
     }
 }
 
@@ -91,7 +84,7 @@ fn spawn(env: &Env, input: Input, plan: Plan) -> R<napi_value> {
         .spawn(RenderTask {
             input: Some(input),
             plan,
-            error: None,
+            error: TaskError::default(),
         })
         .map_err(internal)?;
     // SAFETY: the promise belongs to `env`, the environment of the current callback.
@@ -116,6 +109,19 @@ struct AsyncJob {
     plan: Plan,
     /// The render job, started once the value proves large (None: render at the end).
     pipeline: Option<Pipeline>,
+}
+
+impl AsyncJob {
+    /// Sends what was read so far to the render thread (starting the render job on first
+    /// use), which renders it while reading goes on.
+    fn hand_over(&mut self) {
+        if self.pipeline.is_none() {
+            self.pipeline = Pipeline::start(self.plan.render_config(), self.plan.target);
+        }
+        if let Some(p) = &self.pipeline {
+            p.send(self.walker.take_segment());
+        }
+    }
 }
 
 type Job = Rc<RefCell<Option<AsyncJob>>>;
@@ -146,15 +152,13 @@ pub fn start(env: &Env, value: napi_value, plan: Plan) -> Result<RawValue> {
             Ok(true) => finish(env, w.into_tape(raw), plan),
             Ok(false) => {
                 // Rendering starts now, on what the first step read, while reading goes on.
-                let pipeline = Pipeline::start(plan.render_config(), plan.target);
-                if let Some(p) = &pipeline {
-                    p.send(w.take_segment());
-                }
-                let job: Job = Rc::new(RefCell::new(Some(AsyncJob {
+                let mut j = AsyncJob {
                     walker: w,
                     plan,
-                    pipeline,
-                })));
+                    pipeline: None,
+                };
+                j.hand_over();
+                let job: Job = Rc::new(RefCell::new(Some(j)));
                 let step = env
                     .create_function_from_closure::<f64, RawValue, _>("serializeStep", move |ctx| {
                         let left = ctx.get::<f64>(0).unwrap_or(1.0);
@@ -221,12 +225,7 @@ fn step_once(env: &Env, job: &Job, left_ms: f64) -> R<RawValue> {
         let until = (Instant::now() + SUB_STEP).min(deadline);
         match j.walker.step(raw, Some(until)) {
             Ok(false) => {
-                if j.pipeline.is_none() {
-                    j.pipeline = Pipeline::start(j.plan.render_config(), j.plan.target);
-                }
-                if let Some(p) = &j.pipeline {
-                    p.send(j.walker.take_segment());
-                }
+                j.hand_over();
                 if Instant::now() >= deadline {
                     break Ok(false);
                 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::background;
 use crate::error::{Code, Error as CoreError};
-use crate::js::error::to_napi;
+use crate::js::error::TaskError;
 use crate::js::raw::{check, fault_to_napi, Fault, Raw, RawValue, R};
 use crate::js::serialize::helpers::helpers;
 use crate::tokens::{count_tokens, count_tokens_parallel, Encoding};
@@ -157,7 +157,7 @@ pub fn to_u32(n: usize) -> std::result::Result<u32, CoreError> {
 pub struct CountTask {
     text: Option<Text>,
     enc: Encoding,
-    error: Option<CoreError>,
+    error: TaskError,
 }
 
 impl Task for CountTask {
@@ -181,11 +181,7 @@ impl Task for CountTask {
             Some(text) => count(text),
             None => Err(internal("count task ran twice")),
         };
-        r.and_then(to_u32).map_err(|e| {
-            let msg = e.message.clone();
-            self.error = Some(e);
-            Error::new(Status::GenericFailure, msg)
-        })
+        self.error.keep(r.and_then(to_u32))
     }
 
     fn resolve(&mut self, _env: Env, n: u32) -> Result<u32> {
@@ -193,10 +189,7 @@ impl Task for CountTask {
     }
 
     fn reject(&mut self, env: Env, err: Error) -> Result<u32> {
-        match self.error.take() {
-            Some(e) => Err(to_napi(&env, &e)),
-            None => Err(err),
-        }
+        self.error.reject(&env, err)
     }
 }
 
@@ -206,7 +199,7 @@ pub fn spawn_count(env: &Env, text: Text, enc: Encoding) -> R<napi_value> {
         .spawn(CountTask {
             text: Some(text),
             enc,
-            error: None,
+            error: TaskError::default(),
         })
         .map_err(|e| internal(e.reason))?;
     // SAFETY: the promise belongs to `env`, the environment of the current callback.
