@@ -11,7 +11,7 @@ use napi_derive::napi;
 use crate::cache::lock::{Acquire, Fenced, Lease, MAX_TTL_MS};
 use crate::error::{Code, Error as CoreError, Result as CoreResult};
 use crate::js::redis_tier::{
-    json_arg, key_arg, napi_err, spawn, ttl_arg, type_name, JsText, RedisTier,
+    json_arg, key_arg, napi_err, spawn, ttl_arg, type_name, JsText, Json, RedisTier,
 };
 
 /// What {@link RedisTier.lock} got.
@@ -95,6 +95,23 @@ fn token_arg(v: &Unknown) -> CoreResult<String> {
 }
 
 const MAX_MS: f64 = MAX_TTL_MS as f64;
+
+/// What a fenced write (`writeFenced`, `fillLeased`) is given first: the thread's key, the
+/// token that must still hold it, the version the write expects, and the JSON.
+fn write_args(
+    env: &Env,
+    key: &Unknown,
+    token: &Unknown,
+    version: &Unknown,
+    json: &Unknown,
+) -> CoreResult<(String, String, u64, Json)> {
+    Ok((
+        key_arg(key)?,
+        token_arg(token)?,
+        ms_arg(version, "version", 0.0, MAX_VERSION)?,
+        json_arg(env, json)?,
+    ))
+}
 
 /// Which of a thread's tokens a release is for.
 #[derive(Clone, Copy)]
@@ -216,19 +233,16 @@ impl RedisTier {
         for_ms: Unknown,
         ttl_seconds: Option<Unknown>,
     ) -> Result<PromiseRaw<'env, TierFencedResult>> {
-        let args = key_arg(&key).and_then(|k| {
+        let args = write_args(env, &key, &token, &version, &json).and_then(|w| {
             Ok((
-                k,
-                token_arg(&token)?,
-                ms_arg(&version, "version", 0.0, MAX_VERSION)?,
-                json_arg(env, &json)?,
+                w,
                 ms_arg(&for_ms, "forMs", 0.0, MAX_MS)?,
                 ttl_arg(ttl_seconds)?,
             ))
         });
         let inner = self.inner.clone();
         spawn(env, async move {
-            let (key, token, version, json, for_ms, ttl) = args?;
+            let ((key, token, version, json), for_ms, ttl) = args?;
             let until = Instant::now() + Duration::from_millis(for_ms);
             let r = inner
                 .write_fenced(&key, &token, version, json.as_bytes(), ttl, until)
@@ -311,18 +325,11 @@ impl RedisTier {
         json: Unknown,
         ttl_seconds: Option<Unknown>,
     ) -> Result<PromiseRaw<'env, f64>> {
-        let args = key_arg(&key).and_then(|k| {
-            Ok((
-                k,
-                token_arg(&token)?,
-                ms_arg(&version, "version", 0.0, MAX_VERSION)?,
-                json_arg(env, &json)?,
-                ttl_arg(ttl_seconds)?,
-            ))
-        });
+        let args = write_args(env, &key, &token, &version, &json)
+            .and_then(|w| Ok((w, ttl_arg(ttl_seconds)?)));
         let inner = self.inner.clone();
         spawn(env, async move {
-            let (key, token, version, json, ttl) = args?;
+            let ((key, token, version, json), ttl) = args?;
             let r = inner
                 .fill_leased(&key, &token, version, json.as_bytes(), ttl)
                 .await?;
