@@ -147,6 +147,30 @@ test('50 concurrent serializeAsync calls of 1 MB values are all exact', async ()
   results.forEach((r, i) => assert.equal(r.serialized, JSON.stringify(values[i])))
 })
 
+test('render threads settle promises themselves: results exact, and a process exits on its own once they settle', () => {
+  // Large values are finished by a render thread that settles the promise through a
+  // threadsafe function (no libuv worker waits for it). Small, medium (read in one step,
+  // rendered whole off the main thread) and large (rendered while read) values, to a string
+  // and to a payload, with token counts; then nothing may keep the process alive.
+  const script = `
+    import { serializeAsync, serializeToPayload } from '@povc/agent-core-native'
+    import { makeConversation } from ${JSON.stringify(new URL('../benchmark/conversation.mjs', import.meta.url).href)}
+    const values = [1e3, 150e3, 2e6].map((n, i) => makeConversation(n, i + 7))
+    const rs = await Promise.all(values.flatMap((v) => [serializeAsync(v), serializeAsync(v, { countTokens: 'cl100k_base' }), serializeToPayload(v)]))
+    values.forEach((v, i) => {
+      const want = JSON.stringify(v)
+      if (rs[3 * i].serialized !== want || rs[3 * i + 1].serialized !== want) throw new Error('text differs at ' + i)
+      if (!(rs[3 * i + 1].tokens > 0)) throw new Error('no token count at ' + i)
+      if (rs[3 * i + 2].text() !== want) throw new Error('payload differs at ' + i)
+    })
+    console.log('ok')
+  `
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, cwd: new URL('..', import.meta.url) })
+  assert.equal(r.stderr, '')
+  assert.equal(r.status, 0, 'the process exits on its own with status 0 (not killed by the timeout)')
+  assert.equal(r.stdout.trim(), 'ok')
+})
+
 test('without external strings (older runtimes) the text is copied and still exact', () => {
   const script = `
     const { serializeAsync } = require(${JSON.stringify(new URL('../lib/index.js', import.meta.url).pathname)});

@@ -15,7 +15,7 @@ mod text;
 pub use number::format_js_number;
 pub use options::{Indent, SerializeOptions, MIN_MAX_SIZE};
 pub use out::{utf8_len, Latin1Out, Out, Utf16Out, Utf8Out};
-pub use pipeline::Pipeline;
+pub use pipeline::{Done, Pipeline};
 pub use render::{render, RenderConfig, Rendered, Renderer};
 pub use tape::{Span, Tape, Token};
 pub use text::{render_for, render_text, RenderedText, Target, Text};

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::out::{Latin1Out, Utf16Out, Utf8Out};
@@ -56,13 +56,37 @@ impl Sink {
     }
 }
 
+/// What receives a job's text, called once on the render thread (or with an error on the
+/// caller's thread when the render thread is gone). If it is dropped uncalled (its thread
+/// died mid-job), it is called with `ERR_INTERNAL` then, so no caller waits forever.
+pub struct Done(Option<Box<dyn FnOnce(Result<RenderedText>) + Send>>);
+
+impl Done {
+    pub fn new(f: impl FnOnce(Result<RenderedText>) + Send + 'static) -> Done {
+        Done(Some(Box::new(f)))
+    }
+
+    fn call(mut self, r: Result<RenderedText>) {
+        if let Some(f) = self.0.take() {
+            f(r);
+        }
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Err(Error::new(Code::Internal, "the render thread failed")));
+        }
+    }
+}
+
 enum Msg {
     Start {
         job: u64,
         cfg: RenderConfig,
         target: Target,
         stop: Arc<AtomicBool>,
-        done: SyncSender<Result<RenderedText>>,
     },
     Segment {
         job: u64,
@@ -71,6 +95,7 @@ enum Msg {
     End {
         job: u64,
         complete: bool,
+        done: Done,
     },
     Abandon {
         job: u64,
@@ -81,7 +106,6 @@ struct Job {
     sink: Option<Sink>,
     failed: Option<Error>,
     stop: Arc<AtomicBool>,
-    done: SyncSender<Result<RenderedText>>,
 }
 
 /// One render thread: serves every job assigned to it.
@@ -95,7 +119,6 @@ fn serve(rx: Receiver<Msg>) {
                 cfg,
                 target,
                 stop,
-                done,
             } => {
                 let sink = Some(match target {
                     Target::Js => Sink::Narrow(Renderer::new(&cfg, Latin1Out::default())),
@@ -107,7 +130,6 @@ fn serve(rx: Receiver<Msg>) {
                         sink,
                         failed: None,
                         stop,
-                        done,
                     },
                 );
             }
@@ -131,15 +153,21 @@ fn serve(rx: Receiver<Msg>) {
                     }
                 }
             }
-            Msg::End { job, complete } => {
-                let Some(j) = jobs.remove(&job) else { continue };
+            Msg::End {
+                job,
+                complete,
+                done,
+            } => {
+                let Some(j) = jobs.remove(&job) else {
+                    done.call(Err(Error::new(Code::Internal, "render job not found")));
+                    continue;
+                };
                 let result = match (j.failed, j.sink) {
                     (Some(e), _) => Err(e),
                     (None, Some(s)) => s.finish(complete),
                     (None, None) => Err(Error::new(Code::Internal, "render job lost its sink")),
                 };
-                // The receiver may be gone (the caller gave up); nothing to do then.
-                let _ = j.done.send(result);
+                done.call(result);
             }
             Msg::Abandon { job } => {
                 jobs.remove(&job);
@@ -169,7 +197,6 @@ fn pool() -> Option<&'static [Mutex<Sender<Msg>>]> {
 pub struct Pipeline {
     job: u64,
     tx: Sender<Msg>,
-    done: Receiver<Result<RenderedText>>,
     /// Set by the renderer when more input is useless (text cut, or an error).
     stop: Arc<AtomicBool>,
     ended: bool,
@@ -186,20 +213,17 @@ impl Pipeline {
             .lock()
             .ok()?
             .clone();
-        let (done_tx, done) = sync_channel(1);
         let stop = Arc::new(AtomicBool::new(false));
         tx.send(Msg::Start {
             job,
             cfg,
             target,
             stop: Arc::clone(&stop),
-            done: done_tx,
         })
         .ok()?;
         Some(Pipeline {
             job,
             tx,
-            done,
             stop,
             ended: false,
         })
@@ -216,18 +240,22 @@ impl Pipeline {
         self.stop.load(Ordering::SeqCst)
     }
 
-    /// Sends the last segment and waits for the text (run this off the main thread).
-    pub fn finish(mut self, last: Tape) -> Result<RenderedText> {
+    /// Sends the last segment; the render thread calls `done` with the text. Nothing waits:
+    /// the event loop hands over a finished read without waking another thread of its own
+    /// priority (a libuv worker woken to wait here preempted it, measured in session 3).
+    pub fn finish_then(mut self, last: Tape, done: Done) {
         let complete = last.complete;
         self.send(last);
         self.ended = true;
-        let _ = self.tx.send(Msg::End {
+        if let Err(e) = self.tx.send(Msg::End {
             job: self.job,
             complete,
-        });
-        self.done
-            .recv()
-            .unwrap_or_else(|_| Err(Error::new(Code::Internal, "render thread is gone")))
+            done,
+        }) {
+            if let Msg::End { done, .. } = e.0 {
+                done.call(Err(Error::new(Code::Internal, "the render thread is gone")));
+            }
+        }
     }
 }
 
@@ -244,6 +272,57 @@ impl Drop for Pipeline {
 mod tests {
     use super::*;
     use crate::serialize::{render_text, tape::utf16, Text};
+    use std::sync::mpsc::sync_channel;
+
+    /// Sends the last segment and waits for the text.
+    fn finish(p: Pipeline, last: Tape) -> Result<RenderedText> {
+        let (tx, rx) = sync_channel(1);
+        p.finish_then(
+            last,
+            Done::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().expect("the render thread answers")
+    }
+
+    #[test]
+    fn done_dropped_uncalled_reports_an_internal_error() {
+        let (tx, rx) = sync_channel(1);
+        drop(Done::new(move |r| {
+            let _ = tx.send(r);
+        }));
+        let Err(err) = rx.recv().expect("called on drop") else {
+            panic!("expected an error");
+        };
+        assert_eq!(err.code, Code::Internal);
+        // Called once only: after `call`, dropping does nothing more.
+        let (tx, rx) = sync_channel(2);
+        Done::new(move |r| {
+            let _ = tx.send(r.is_ok());
+        })
+        .call(Err(Error::new(Code::Internal, "x")));
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![false]);
+    }
+
+    #[test]
+    fn a_whole_tape_as_the_only_segment_renders_like_render_text() {
+        let mut t = Tape::new();
+        t.begin_array();
+        t.push_str(&utf16("a"));
+        t.end_array();
+        t.finish();
+        let want = render_text(&t, &RenderConfig::default()).unwrap();
+        let mut whole = t.take_segment();
+        whole.complete = true;
+        let p = Pipeline::start(RenderConfig::default(), Target::Js).expect("a render thread");
+        let got = finish(p, whole).unwrap();
+        assert_eq!(got.utf8_len, want.utf8_len);
+        let (Text::Latin1(a), Text::Latin1(b)) = (&got.text, &want.text) else {
+            panic!("expected Latin-1 text");
+        };
+        assert_eq!(a, b);
+    }
 
     #[test]
     fn pipeline_matches_render_text_and_widens() {
@@ -265,7 +344,7 @@ mod tests {
         let last = t.take_segment();
         let mut last = last;
         last.complete = true;
-        let got = p.finish(last).unwrap();
+        let got = finish(p, last).unwrap();
         let want = render_text(&whole, &RenderConfig::default()).unwrap();
         let (Text::Utf16(a), Text::Utf16(b)) = (&got.text, &want.text) else {
             panic!("expected UTF-16 text");

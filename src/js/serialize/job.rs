@@ -12,9 +12,9 @@ use super::helpers;
 use super::plan::Plan;
 use super::walk::Walker;
 use crate::error::{Code, Error as CoreError};
-use crate::js::error::{js_error_value, TaskError};
+use crate::js::error::{js_error_value, to_napi, TaskError};
 use crate::js::raw::{fault_to_napi, Fault, Raw, RawValue, R};
-use crate::serialize::{render_for, Pipeline, RenderedText, Tape};
+use crate::serialize::{render_for, Done, Pipeline, RenderedText, Tape};
 
 /// Main-thread time a step may take, from the milliseconds the scheduler (`helpers.rs`)
 /// grants it (at most 0.75 ms per event-loop turn for all serializations together).
@@ -28,17 +28,9 @@ const SUB_STEP: Duration = Duration::from_micros(250);
 /// Tapes up to this many units are rendered on the main thread (a thread hop costs more).
 const INLINE_UNITS: usize = 64 * 1024;
 
-/// What the worker thread turns into text.
-enum Input {
-    /// A whole tape, rendered at once.
-    Whole(Tape),
-    /// The last segment of a tape whose earlier segments a render thread already took.
-    Piped(Pipeline, Tape),
-}
-
-/// Finishes the text off the main thread.
+/// Renders a whole tape on the libuv pool: only when no render thread could be started.
 struct RenderTask {
-    input: Option<Input>,
+    tape: Option<Tape>,
     plan: Plan,
     error: TaskError,
 }
@@ -48,12 +40,11 @@ impl Task for RenderTask {
     type JsValue = RawValue;
 
     fn compute(&mut self) -> Result<RenderedText> {
-        let input = self.input.take();
+        let tape = self.tape.take();
         let plan = self.plan;
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            match input {
-                Some(Input::Whole(tape)) => render_for(&tape, &plan.render_config(), plan.target),
-                Some(Input::Piped(p, last)) => p.finish(last),
+            match tape {
+                Some(tape) => render_for(&tape, &plan.render_config(), plan.target),
                 None => Err(CoreError::new(Code::Internal, "render task ran twice")),
             }
             .map(|r| plan.complete(r, false))
@@ -79,10 +70,10 @@ fn internal(e: Error) -> Fault {
 }
 
 /// Queues the render task; returns its promise.
-fn spawn(env: &Env, input: Input, plan: Plan) -> R<napi_value> {
+fn spawn(env: &Env, tape: Tape, plan: Plan) -> R<napi_value> {
     let work = env
         .spawn(RenderTask {
-            input: Some(input),
+            tape: Some(tape),
             plan,
             error: TaskError::default(),
         })
@@ -91,7 +82,44 @@ fn spawn(env: &Env, input: Input, plan: Plan) -> R<napi_value> {
     unsafe { ToNapiValue::to_napi_value(env.raw(), work.promise_object()) }.map_err(internal)
 }
 
-/// Renders a finished tape: inline when small, else on the libuv pool. Returns a promise.
+/// What settles a promise on the main thread, called from a render thread.
+type Settle = Box<dyn FnOnce(Env) -> Result<RawValue>>;
+
+/// Finishes the text on a render thread (`pipeline`: the one that rendered the earlier
+/// segments; `None`: a new job, `last` then being the whole tape), which settles the returned
+/// promise itself through a threadsafe function. No libuv worker is woken to wait for it:
+/// waking one, at the event loop's own priority, let the scheduler run it on the loop's CPU
+/// ahead of the loop (notes/perf-session3.md). Uses the libuv pool only when no render
+/// thread could be started.
+fn render_off_thread(
+    env: &Env,
+    pipeline: Option<Pipeline>,
+    last: Tape,
+    plan: Plan,
+) -> R<napi_value> {
+    let Some(p) = pipeline.or_else(|| Pipeline::start(plan.render_config(), plan.target)) else {
+        return spawn(env, last, plan);
+    };
+    let (deferred, promise) = env
+        .create_deferred::<RawValue, Settle>()
+        .map_err(internal)?;
+    p.finish_then(
+        last,
+        Done::new(move |r| {
+            let r = r.map(|text| plan.complete(text, false));
+            deferred.resolve(Box::new(move |env: Env| match r {
+                Ok(text) => plan
+                    .deliver(Raw(env.raw()), text)
+                    .map(RawValue)
+                    .map_err(|f| fault_to_napi(&env, f)),
+                Err(e) => Err(to_napi(&env, &e)),
+            }));
+        }),
+    );
+    Ok(promise.raw())
+}
+
+/// Renders a finished tape: inline when small, else on a render thread. Returns a promise.
 fn finish(env: &Env, tape: Tape, plan: Plan) -> R<napi_value> {
     let raw = Raw(env.raw());
     // Counting tokens stays off the main thread even for small texts (a table's first use
@@ -100,7 +128,7 @@ fn finish(env: &Env, tape: Tape, plan: Plan) -> R<napi_value> {
         let r = render_for(&tape, &plan.render_config(), plan.target)?;
         return raw.settled(true, plan.deliver(raw, r)?);
     }
-    spawn(env, Input::Whole(tape), plan)
+    render_off_thread(env, None, tape, plan)
 }
 
 /// An async serialization between steps.
@@ -243,7 +271,7 @@ fn step_once(env: &Env, job: &Job, left_ms: f64) -> R<RawValue> {
             }) => {
                 let tape = walker.into_tape(raw);
                 match pipeline {
-                    Some(p) => spawn(env, Input::Piped(p, tape), plan).map(RawValue),
+                    Some(p) => render_off_thread(env, Some(p), tape, plan).map(RawValue),
                     None => finish(env, tape, plan).map(RawValue),
                 }
             }
