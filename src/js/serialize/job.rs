@@ -54,15 +54,19 @@ impl Task for RenderTask {
     }
 
     fn resolve(&mut self, env: Env, output: RenderedText) -> Result<RawValue> {
-        self.plan
-            .deliver(Raw(env.raw()), output)
-            .map(RawValue)
-            .map_err(|f| fault_to_napi(&env, f))
+        deliver(&env, &self.plan, output)
     }
 
     fn reject(&mut self, env: Env, err: Error) -> Result<RawValue> {
         self.error.reject(&env, err)
     }
+}
+
+/// Hands a text rendered off the main thread to JS (the resolved value of its promise).
+fn deliver(env: &Env, plan: &Plan, text: RenderedText) -> Result<RawValue> {
+    plan.deliver(Raw(env.raw()), text)
+        .map(RawValue)
+        .map_err(|f| fault_to_napi(env, f))
 }
 
 fn internal(e: Error) -> Fault {
@@ -108,10 +112,7 @@ fn render_off_thread(
         Done::new(move |r| {
             let r = r.map(|text| plan.complete(text, false));
             deferred.resolve(Box::new(move |env: Env| match r {
-                Ok(text) => plan
-                    .deliver(Raw(env.raw()), text)
-                    .map(RawValue)
-                    .map_err(|f| fault_to_napi(&env, f)),
+                Ok(text) => deliver(&env, &plan, text),
                 Err(e) => Err(to_napi(&env, &e)),
             }));
         }),
