@@ -205,7 +205,7 @@ export declare class TokenEstimator {
    * units and more on a low-priority background thread): the same count as `estimate`.
    * The event loop only pays for reading the string out of V8; a string above 256 Ki
    * UTF-16 units is read in slices across event-loop turns, sharing
-   * the per-turn main-thread budget of `serializeAsync` (at most 0.75 ms per turn in all).
+   * the per-turn main-thread budget of `serializeAsync` (at most 0.5 ms per turn in all).
    *
    * Rejects with `TypeError` `ERR_INVALID_ARG` when `text` is not a string and
    * `RangeError` `ERR_UNKNOWN_ENCODING` for an unknown encoding name.
@@ -520,7 +520,7 @@ export declare function serialize(value: unknown, options?: SerializeOptions): S
 
 /**
  * Serializes `value` exactly as `JSON.stringify(value, null, indent)` does, without
- * stalling the event loop: the value is read in steps of at most 0.75 ms with the event loop
+ * stalling the event loop: the value is read in steps of at most 0.5 ms with the event loop
  * running between them, and the text is built on a worker thread. Truncation with
  * `maxSize` stops reading once enough is read, so it costs what it keeps.
  *

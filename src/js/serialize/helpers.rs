@@ -38,8 +38,10 @@ const SCRIPT: &str = r#"(function () {
   // unfinished serializations together at most BUDGET ms of main-thread time (round robin),
   // so many concurrent calls stall the loop no more than one does. step(budgetMs) returns
   // undefined while unfinished. First steps run inside the serializeAsync() call itself, and
-  // also draw on the current turn's budget (firstBudget / spent).
-  const BUDGET = 0.75;
+  // also draw on the current turn's budget (firstBudget / spent): a call made in the timers
+  // or poll phase has its first step there, and the tick that follows in the same turn's
+  // check phase gets only what that step left, not a budget of its own on top.
+  const BUDGET = 0.5;
   const now = () => performance.now();
   const jobs = [];
   let pending = false;
@@ -49,10 +51,11 @@ const SCRIPT: &str = r#"(function () {
   // the budget, like estimateAsync's 0.25 ms reads, then holds the loop only that long).
   function tick() {
     pending = false;
+    const budget = BUDGET - used;
     used = 0;
     const start = now();
     for (let n = jobs.length; n > 0 && jobs.length > 0; n--) {
-      const left = BUDGET - (now() - start);
+      const left = budget - (now() - start);
       if (left <= 0) break;
       const job = jobs.shift();
       let r;

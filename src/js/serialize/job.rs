@@ -17,7 +17,7 @@ use crate::js::raw::{fault_to_napi, Fault, Raw, RawValue, R};
 use crate::serialize::{render_for, Done, Pipeline, RenderedText, Tape};
 
 /// Main-thread time a step may take, from the milliseconds the scheduler (`helpers.rs`)
-/// grants it (at most 0.75 ms per event-loop turn for all serializations together).
+/// grants it (at most 0.5 ms per event-loop turn for all serializations together).
 fn budget(ms: f64) -> Duration {
     Duration::from_secs_f64(ms.clamp(0.05, 1.0) / 1e3)
 }

@@ -69,7 +69,7 @@ pub fn serialize(env: Env, value: Unknown, options: Option<Unknown>) -> Result<R
 }
 
 /// Serializes `value` exactly as `JSON.stringify(value, null, indent)` does, without
-/// stalling the event loop: the value is read in steps of at most 0.75 ms with the event loop
+/// stalling the event loop: the value is read in steps of at most 0.5 ms with the event loop
 /// running between them, and the text is built on a worker thread. Truncation with
 /// `maxSize` stops reading once enough is read, so it costs what it keeps.
 ///

@@ -88,7 +88,7 @@ impl TokenEstimator {
     /// units and more on a low-priority background thread): the same count as `estimate`.
     /// The event loop only pays for reading the string out of V8; a string above 256 Ki
     /// UTF-16 units is read in slices across event-loop turns, sharing
-    /// the per-turn main-thread budget of `serializeAsync` (at most 0.75 ms per turn in all).
+    /// the per-turn main-thread budget of `serializeAsync` (at most 0.5 ms per turn in all).
     ///
     /// Rejects with `TypeError` `ERR_INVALID_ARG` when `text` is not a string and
     /// `RangeError` `ERR_UNKNOWN_ENCODING` for an unknown encoding name.
