@@ -6,10 +6,13 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
 import { ConversationCache, RedisTier } from '@povc/agent-core-native'
 import { startRedis } from './support/redis-server.mjs'
 import { startCluster } from './support/redis-cluster.mjs'
 import { sleep } from './cache-helpers.mjs'
+
+const { Floors } = createRequire(import.meta.url)('../lib/cache/bus.js')
 
 /** @param {() => boolean} cond @param {number} [ms] */
 async function until(cond, ms = 2000) {
@@ -27,6 +30,21 @@ async function connectedCache(url) {
   assert.ok(await until(() => c.getStats().busConnected), 'bus subscribed')
   return c
 }
+
+test('version floors: nothing is refused before an announcement; after one, only older or versionless copies are', () => {
+  const f = new Floors()
+  assert.equal(f.admits('a', 3), true)
+  assert.equal(f.admits('a', null), true)
+  f.raise('a', 5)
+  f.raise('a', 4) // a late, lower announcement does not lower the floor
+  assert.equal(f.admits('a', 4), false)
+  assert.equal(f.admits('a', null), false)
+  assert.equal(f.admits('a', 5), true)
+  assert.equal(f.admits('a', 6), true)
+  assert.equal(f.admits('b', 1), true)
+  f.clear()
+  assert.equal(f.admits('a', 4), true)
+})
 
 test('a change in one instance drops the other instance\'s copy; its own copy stays', async () => {
   const server = await startRedis()

@@ -14,13 +14,19 @@ const FLOOR_TTL_MS = 60_000
 
 /** The highest version announced per key, recently. */
 class Floors {
-  /** @type {LRUCache<string, number>} */
-  #lru = new LRUCache({ max: FLOOR_KEYS, ttl: FLOOR_TTL_MS, ttlAutopurge: false })
+  /**
+   * Created on the first announcement: an LRUCache of FLOOR_KEYS entries with TTLs allocates
+   * its arrays up front (~0.4 MB and ~0.8 ms here), which an instance that never hears of
+   * another instance's change (a cold start's first reads) should not pay for.
+   * @type {LRUCache<string, number> | null}
+   */
+  #lru = null
 
   /** @param {string} key @param {number} version */
   raise(key, version) {
-    const f = this.#lru.get(key)
-    if (f === undefined || f < version) this.#lru.set(key, version)
+    const lru = (this.#lru ??= new LRUCache({ max: FLOOR_KEYS, ttl: FLOOR_TTL_MS, ttlAutopurge: false }))
+    const f = lru.get(key)
+    if (f === undefined || f < version) lru.set(key, version)
   }
 
   /**
@@ -29,12 +35,12 @@ class Floors {
    * @param {string} key @param {number | null} version
    */
   admits(key, version) {
-    const f = this.#lru.peek(key)
+    const f = this.#lru?.peek(key)
     return f === undefined || (version !== null && version >= f)
   }
 
   clear() {
-    this.#lru.clear()
+    this.#lru = null
   }
 }
 
