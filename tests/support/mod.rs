@@ -260,7 +260,9 @@ impl RedisServer {
                 &out[..]
             };
             if resp_complete(body) || n == 0 || Instant::now() > deadline {
-                return body.to_vec();
+                let body = body.to_vec();
+                quit(&mut s, deadline);
+                return body;
             }
         }
     }
@@ -381,6 +383,21 @@ impl RedisServer {
             "-extfile",
             "ext.cnf",
         ]);
+    }
+}
+
+/// Ends a raw connection with `QUIT` and waits until the server has closed it: a connection
+/// merely dropped on our side may still be counted by the next `INFO clients`.
+fn quit(s: &mut TcpStream, deadline: Instant) {
+    if s.write_all(b"*1\r\n$4\r\nQUIT\r\n").is_err() {
+        return;
+    }
+    let mut buf = [0u8; 256];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
     }
 }
 
