@@ -9,6 +9,7 @@ mod redis_coherence;
 mod redis_lock;
 mod redis_tier;
 mod serialize;
+mod settle;
 pub mod strings;
 mod tokens;
 

@@ -15,6 +15,7 @@ use crate::error::{Code, Error as CoreError};
 use crate::js::error::to_napi;
 use crate::js::raw::fault_to_napi;
 use crate::js::serialize::SerializedPayload;
+use crate::js::settle;
 use crate::js::strings::text_string;
 use crate::serialize::Text;
 
@@ -332,14 +333,13 @@ pub(super) fn ttl_arg(v: Option<Unknown>) -> crate::error::Result<Option<u64>> {
 }
 
 /// Spawns `fut` on the tokio runtime; a core error it yields rejects with the coded JS error.
+/// The promise settles through the environment's batching settler (`settle.rs`).
 pub(super) fn spawn<'env, T, F>(env: &'env Env, fut: F) -> Result<PromiseRaw<'env, T>>
 where
     T: 'static + Send + ToNapiValue,
     F: 'static + Send + std::future::Future<Output = crate::error::Result<T>>,
 {
-    env.spawn_future_with_callback(async move { Ok(fut.await) }, |env, r| {
-        r.map_err(|e| to_napi(env, &e))
-    })
+    Ok(PromiseRaw::new(env.raw(), settle::spawn(env, fut)?))
 }
 
 #[napi]
