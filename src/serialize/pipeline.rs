@@ -4,8 +4,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
 
 use super::out::{Latin1Out, Utf16Out, Utf8Out};
 use super::render::{RenderConfig, Renderer};
@@ -108,76 +110,115 @@ struct Job {
     stop: Arc<AtomicBool>,
 }
 
+/// While a job is open, a render thread looks for new segments every `POLL` instead of
+/// sleeping in `recv`: a sender then finds no receiver asleep and makes no futex call to wake
+/// one. With one segment per 0.25 ms of reading, those wake-ups were 7% of the main thread's
+/// time in a 1 MB call (notes/perf-session5.md). The reader unparks the thread once, when it
+/// ends the job, so the end is not kept waiting for the next poll.
+const POLL: Duration = Duration::from_micros(100);
+
+/// A thread that has heard nothing for this long goes back to sleeping in `recv` even with a
+/// job open (a reader that stopped reading must not keep it polling).
+const POLL_FOR: Duration = Duration::from_millis(5);
+
 /// One render thread: serves every job assigned to it.
 fn serve(rx: Receiver<Msg>) {
     lower_priority();
     let mut jobs: HashMap<u64, Job> = HashMap::new();
-    for msg in rx {
-        match msg {
-            Msg::Start {
-                job,
-                cfg,
-                target,
-                stop,
-            } => {
-                let sink = Some(match target {
-                    Target::Js => Sink::Narrow(Renderer::new(&cfg, Latin1Out::default())),
-                    Target::Utf8 => Sink::Utf8(Renderer::new(&cfg, Utf8Out::default())),
-                });
-                jobs.insert(
-                    job,
-                    Job {
-                        sink,
-                        failed: None,
-                        stop,
-                    },
-                );
+    let mut last = Instant::now();
+    loop {
+        let msg = if jobs.is_empty() || last.elapsed() > POLL_FOR {
+            match rx.recv() {
+                Ok(m) => m,
+                Err(_) => return,
             }
-            Msg::Segment { job, seg } => {
-                let Some(j) = jobs.get_mut(&job) else {
-                    continue;
-                };
-                if j.failed.is_some() {
+        } else {
+            match rx.try_recv() {
+                Ok(m) => m,
+                Err(TryRecvError::Empty) => {
+                    std::thread::park_timeout(POLL);
                     continue;
                 }
-                if let Some(s) = j.sink.take() {
-                    let (s, r) = s.feed(&seg);
-                    j.sink = Some(s);
-                    match r {
-                        Ok(true) => {}
-                        Ok(false) => j.stop.store(true, Ordering::SeqCst),
-                        Err(e) => {
-                            j.stop.store(true, Ordering::SeqCst);
-                            j.failed = Some(e);
-                        }
+                Err(TryRecvError::Disconnected) => return,
+            }
+        };
+        last = Instant::now();
+        handle(&mut jobs, msg);
+    }
+}
+
+/// One message of a render thread.
+fn handle(jobs: &mut HashMap<u64, Job>, msg: Msg) {
+    match msg {
+        Msg::Start {
+            job,
+            cfg,
+            target,
+            stop,
+        } => {
+            let sink = Some(match target {
+                Target::Js => Sink::Narrow(Renderer::new(&cfg, Latin1Out::default())),
+                Target::Utf8 => Sink::Utf8(Renderer::new(&cfg, Utf8Out::default())),
+            });
+            jobs.insert(
+                job,
+                Job {
+                    sink,
+                    failed: None,
+                    stop,
+                },
+            );
+        }
+        Msg::Segment { job, seg } => {
+            let Some(j) = jobs.get_mut(&job) else {
+                return;
+            };
+            if j.failed.is_some() {
+                return;
+            }
+            if let Some(s) = j.sink.take() {
+                let (s, r) = s.feed(&seg);
+                j.sink = Some(s);
+                match r {
+                    Ok(true) => {}
+                    Ok(false) => j.stop.store(true, Ordering::SeqCst),
+                    Err(e) => {
+                        j.stop.store(true, Ordering::SeqCst);
+                        j.failed = Some(e);
                     }
                 }
             }
-            Msg::End {
-                job,
-                complete,
-                done,
-            } => {
-                let Some(j) = jobs.remove(&job) else {
-                    done.call(Err(Error::new(Code::Internal, "render job not found")));
-                    continue;
-                };
-                let result = match (j.failed, j.sink) {
-                    (Some(e), _) => Err(e),
-                    (None, Some(s)) => s.finish(complete),
-                    (None, None) => Err(Error::new(Code::Internal, "render job lost its sink")),
-                };
-                done.call(result);
-            }
-            Msg::Abandon { job } => {
-                jobs.remove(&job);
-            }
+        }
+        Msg::End {
+            job,
+            complete,
+            done,
+        } => {
+            let Some(j) = jobs.remove(&job) else {
+                done.call(Err(Error::new(Code::Internal, "render job not found")));
+                return;
+            };
+            let result = match (j.failed, j.sink) {
+                (Some(e), _) => Err(e),
+                (None, Some(s)) => s.finish(complete),
+                (None, None) => Err(Error::new(Code::Internal, "render job lost its sink")),
+            };
+            done.call(result);
+        }
+        Msg::Abandon { job } => {
+            jobs.remove(&job);
         }
     }
 }
 
-fn pool() -> Option<&'static [Mutex<Sender<Msg>>]> {
-    static POOL: OnceLock<Vec<Mutex<Sender<Msg>>>> = OnceLock::new();
+/// A render thread: where to send, and the thread to unpark.
+struct Worker {
+    tx: Mutex<Sender<Msg>>,
+    thread: Thread,
+}
+
+fn pool() -> Option<&'static [Worker]> {
+    static POOL: OnceLock<Vec<Worker>> = OnceLock::new();
     let p = POOL.get_or_init(|| {
         (0..THREADS)
             .filter_map(|i| {
@@ -186,7 +227,10 @@ fn pool() -> Option<&'static [Mutex<Sender<Msg>>]> {
                     .name(format!("acn-render-{i}"))
                     .spawn(move || serve(rx))
                     .ok()
-                    .map(|_| Mutex::new(tx))
+                    .map(|h| Worker {
+                        tx: Mutex::new(tx),
+                        thread: h.thread().clone(),
+                    })
             })
             .collect()
     });
@@ -197,6 +241,7 @@ fn pool() -> Option<&'static [Mutex<Sender<Msg>>]> {
 pub struct Pipeline {
     job: u64,
     tx: Sender<Msg>,
+    thread: Thread,
     /// Set by the renderer when more input is useless (text cut, or an error).
     stop: Arc<AtomicBool>,
     ended: bool,
@@ -209,10 +254,8 @@ impl Pipeline {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let job = NEXT.fetch_add(1, Ordering::Relaxed);
         let pool = pool()?;
-        let tx = pool[(job % pool.len() as u64) as usize]
-            .lock()
-            .ok()?
-            .clone();
+        let worker = &pool[(job % pool.len() as u64) as usize];
+        let tx = worker.tx.lock().ok()?.clone();
         let stop = Arc::new(AtomicBool::new(false));
         tx.send(Msg::Start {
             job,
@@ -224,6 +267,7 @@ impl Pipeline {
         Some(Pipeline {
             job,
             tx,
+            thread: worker.thread.clone(),
             stop,
             ended: false,
         })
@@ -256,6 +300,8 @@ impl Pipeline {
                 done.call(Err(Error::new(Code::Internal, "the render thread is gone")));
             }
         }
+        // It may be between two polls: the end should not wait for the next one.
+        self.thread.unpark();
     }
 }
 
@@ -352,5 +398,38 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(String::from_utf16(a).unwrap(), "[\"café\",\"日本\"]");
         assert_eq!(got.utf8_len, want.utf8_len);
+    }
+
+    #[test]
+    fn a_reader_that_pauses_past_the_polling_window_is_still_served() {
+        // The render thread polls only for POLL_FOR after a message, then sleeps in `recv`:
+        // segments and the end sent after a longer pause must still wake it.
+        let mut whole = Tape::new();
+        let mut t = Tape::new();
+        let p = Pipeline::start(RenderConfig::default(), Target::Js).expect("a render thread");
+        for x in [&mut whole, &mut t] {
+            x.begin_array();
+            x.push_str(&utf16("a"));
+        }
+        p.send(t.take_segment());
+        std::thread::sleep(POLL_FOR * 3);
+        for x in [&mut whole, &mut t] {
+            x.push_str(&utf16("b"));
+        }
+        p.send(t.take_segment());
+        std::thread::sleep(POLL_FOR * 3);
+        for x in [&mut whole, &mut t] {
+            x.end_array();
+            x.finish();
+        }
+        let mut last = t.take_segment();
+        last.complete = true;
+        let got = finish(p, last).unwrap();
+        let want = render_text(&whole, &RenderConfig::default()).unwrap();
+        let (Text::Latin1(a), Text::Latin1(b)) = (&got.text, &want.text) else {
+            panic!("expected Latin-1 text");
+        };
+        assert_eq!(a, b);
+        assert_eq!(a.as_slice(), b"[\"a\",\"b\"]");
     }
 }
