@@ -4,13 +4,13 @@
 // and a process with a live subscription exits after close().
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 import { ConversationCache, RedisTier } from '@povc/agent-core-native'
 import { startRedis } from './support/redis-server.mjs'
 import { startCluster } from './support/redis-cluster.mjs'
 import { sleep } from './cache-helpers.mjs'
+import { runChild } from './support/run-child.mjs'
 
 const { Floors } = createRequire(import.meta.url)('../lib/cache/bus.js')
 
@@ -140,24 +140,6 @@ test('a lost subscription drops the whole L1 once re-subscribed, and is counted'
   }
 })
 
-/**
- * Runs `script` in a child node; resolves its exit code, or 'timeout' (then kills it).
- * @param {string} script @param {number} ms
- */
-function runChild(script, ms) {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'inherit', 'inherit'] })
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      resolve('timeout')
-    }, ms)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve(code)
-    })
-  })
-}
-
 for (const [label, start] of /** @type {const} */ ([
   ['single server', startRedis],
   ['cluster of 3 masters', startCluster],
@@ -182,7 +164,9 @@ async function exitsOnItsOwn(url) {
       await new Promise((r) => setTimeout(r, 5))
     }
     ${close ? 'await cache.close()' : ''}`
-  assert.equal(await runChild(body(true), 10_000), 0, 'exits after close()')
+  const closed = await runChild(body(true), 10_000, { esm: true })
+  assert.equal(closed.code, 0, `exits after close(); stderr: ${closed.stderr}`)
   // The subscription never keeps Node alive, even if close() is forgotten.
-  assert.equal(await runChild(body(false), 10_000), 0, 'exits without close() too')
+  const unclosed = await runChild(body(false), 10_000, { esm: true })
+  assert.equal(unclosed.code, 0, `exits without close() too; stderr: ${unclosed.stderr}`)
 }

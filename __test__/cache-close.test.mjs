@@ -1,36 +1,9 @@
 // close(): nothing keeps Node alive afterwards; the cache refuses work once closed.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { ConversationCache } from '@povc/agent-core-native'
 import { withCode } from './cache-helpers.mjs'
-
-/**
- * Runs an ES module in a child node; resolves to its exit code, or 'timeout' if it did not
- * exit on its own within `ms`.
- * @param {string} source @param {number} ms
- * @returns {Promise<{ code: number | null | 'timeout', stdout: string, stderr: string }>}
- */
-function runChild(source, ms) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', source], {
-      cwd: new URL('..', import.meta.url),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      resolve({ code: 'timeout', stdout, stderr })
-    }, ms)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
+import { runChild } from './support/run-child.mjs'
 
 const USE_AND_CLOSE = `
 import { ConversationCache } from '@povc/agent-core-native'
@@ -53,7 +26,7 @@ console.log(r.map((x) => x.reason?.code).join(','))
 `
 
 test('a process that uses a cache and closes it exits on its own', async () => {
-  const r = await runChild(USE_AND_CLOSE, 10_000)
+  const r = await runChild(USE_AND_CLOSE, 10_000, { esm: true })
   assert.equal(r.code, 0, `exit ${r.code}; stderr: ${r.stderr}`)
   assert.equal(r.stdout.trim(), 'ERR_CLOSED,ERR_CLOSED')
   assert.equal(r.stderr, '', 'nothing printed')
@@ -61,7 +34,7 @@ test('a process that uses a cache and closes it exits on its own', async () => {
 
 test('the child check can fail: a process holding a timer does not exit', async () => {
   // The same harness on a script that keeps a timer: it must report the timeout.
-  const r = await runChild('setInterval(() => {}, 1000)', 1_500)
+  const r = await runChild('setInterval(() => {}, 1000)', 1_500, { esm: true })
   assert.equal(r.code, 'timeout')
 })
 

@@ -4,37 +4,13 @@
 // environments) must work beside the main thread.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { RedisTier } from '@povc/agent-core-native'
 import { startRedis } from './support/redis-server.mjs'
+import { runChild } from './support/run-child.mjs'
 
 const INDEX = JSON.stringify(fileURLToPath(new URL('../index.js', import.meta.url)))
-
-/**
- * Runs a CommonJS script in a child node; resolves to its exit code (or 'timeout' when it did
- * not exit on its own within `ms`), its output and how long it ran.
- * @param {string} script @param {number} ms
- */
-function runChild(script, ms) {
-  return new Promise((resolve) => {
-    const t0 = performance.now()
-    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      resolve({ code: 'timeout', stdout, stderr, ms: performance.now() - t0 })
-    }, ms)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr, ms: performance.now() - t0 })
-    })
-  })
-}
 
 test('1,000 calls in flight on 200 keys: each settles with its own answer, errors included', async () => {
   const server = await startRedis()
