@@ -3,10 +3,10 @@
 // Redis down at start, killed and restarted, frozen (SIGSTOP), password-protected, close().
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { RedisTier, serializeToPayload } from '@povc/agent-core-native'
 import { startRedis } from './support/redis-server.mjs'
+import { runChild } from './support/run-child.mjs'
 
 const TIMEOUT_MS = 50
 // Scheduling slack on a shared 2-core machine (event loop + tokio + the OS).
@@ -310,15 +310,9 @@ test('close() releases everything: a child process exits on its own', async () =
         await t.close(); await down.close()
         console.log('closed')
       })()`
-    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    child.stdout.on('data', (d) => (out += d))
-    const code = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('child did not exit within 10 s')) }, 10_000)
-      child.on('exit', (c) => { clearTimeout(timer); resolve(c) })
-    })
-    assert.equal(code, 0)
-    assert.equal(out.trim(), 'closed')
+    const r = await runChild(script, 10_000)
+    assert.equal(r.code, 0, `exit ${r.code} (10 s limit); stderr: ${r.stderr}`)
+    assert.equal(r.stdout.trim(), 'closed')
     const clients = /connected_clients:(\d+)/.exec(await server.command('INFO', 'clients'))
     assert.equal(clients?.[1], '1') // only the INFO connection itself
   } finally {

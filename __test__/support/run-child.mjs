@@ -7,13 +7,12 @@ import { spawn } from 'node:child_process'
 /**
  * Runs `node -e script` (`--input-type=module` with `esm`) from the package root; resolves its
  * exit code, or 'timeout' when it did not exit on its own within `ms` (it is then killed),
- * with what it printed and how long it ran.
+ * with what it printed.
  * @param {string} script @param {number} ms @param {{ esm?: boolean }} [opts]
- * @returns {Promise<{ code: number | null | 'timeout', stdout: string, stderr: string, ms: number }>}
+ * @returns {Promise<{ code: number | null | 'timeout', stdout: string, stderr: string }>}
  */
 export function runChild(script, ms, opts = {}) {
   return new Promise((resolve) => {
-    const t0 = performance.now()
     const args = opts.esm ? ['--input-type=module', '-e', script] : ['-e', script]
     const child = spawn(process.execPath, args, {
       cwd: new URL('../..', import.meta.url),
@@ -25,11 +24,11 @@ export function runChild(script, ms, opts = {}) {
     child.stderr.on('data', (d) => (stderr += d))
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      resolve({ code: 'timeout', stdout, stderr, ms: performance.now() - t0 })
+      resolve({ code: 'timeout', stdout, stderr })
     }, ms)
     child.on('exit', (code) => {
       clearTimeout(timer)
-      resolve({ code, stdout, stderr, ms: performance.now() - t0 })
+      resolve({ code, stdout, stderr })
     })
   })
 }
