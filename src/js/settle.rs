@@ -26,6 +26,7 @@ use napi::sys::{self, napi_env, napi_value};
 
 use crate::error::{Code, Error as CoreError};
 use crate::js::error::to_napi;
+use crate::js::raw::Raw;
 
 /// Turns a finished call's outcome into the JS value its promise settles with.
 type Settle = Box<dyn FnOnce(&Env) -> Result<napi_value> + Send>;
@@ -224,8 +225,7 @@ fn settle_one(env: &Env, done: Finished) {
                 sys::napi_resolve_deferred(raw, deferred.0, v);
             }
             Err(e) => {
-                let v = rejection(raw, e);
-                sys::napi_reject_deferred(raw, deferred.0, v);
+                sys::napi_reject_deferred(raw, deferred.0, rejection(raw, e));
             }
         }
         if opened {
@@ -236,19 +236,17 @@ fn settle_one(env: &Env, done: Finished) {
 
 /// The JS value to reject with: a pending exception (thrown while converting) as it is, else
 /// the error's own JS object.
-unsafe fn rejection(env: napi_env, e: napi::Error) -> napi_value {
+fn rejection(env: napi_env, e: napi::Error) -> napi_value {
     let mut pending = false;
-    // SAFETY: live environment of the current callback, valid out-pointers.
-    unsafe {
-        sys::napi_is_exception_pending(env, &mut pending);
-        if pending {
-            let mut exc = ptr::null_mut();
-            if sys::napi_get_and_clear_last_exception(env, &mut exc) == sys::Status::napi_ok {
-                return exc;
-            }
+    // SAFETY: live environment of the current callback, valid out-pointer.
+    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
+    if pending {
+        if let Ok(exc) = Raw(env).take_exception() {
+            return exc;
         }
-        JsError::from(e).into_value(env)
     }
+    // SAFETY: live environment of the current callback (the JS thread).
+    unsafe { JsError::from(e).into_value(env) }
 }
 
 /// Settles the promise with `ERR_INTERNAL` if the task ends without settling it (it panicked,
