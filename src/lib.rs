@@ -11,10 +11,10 @@
 //! - `js` (feature `node`): the only place `#[napi]` appears.
 
 pub mod background;
+pub mod buffer_pool;
 pub mod cache;
 pub mod error;
 pub mod metrics;
-pub mod prefault;
 pub mod serialize;
 pub mod tokens;
 

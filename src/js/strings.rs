@@ -1,13 +1,14 @@
 //! Rust-owned text handed to V8 as a JS string. Above a size threshold, and where the
 //! runtime exports `node_api_create_external_string_latin1` / `_utf16` (Node >= 20.4, 18.18),
 //! V8 takes the buffer as an external string: no copy and no transcoding on the main thread;
-//! the buffer is freed when V8 collects the string. Elsewhere, and for short texts, the text
-//! is copied into the JS heap as usual.
+//! the buffer goes back to `buffer_pool` when V8 collects the string. Elsewhere, and for short
+//! texts, the text is copied into the JS heap as usual and the buffer goes back at once.
 
 use napi::sys::{self, napi_env, napi_value};
 use std::ffi::c_void;
 use std::sync::OnceLock;
 
+use crate::buffer_pool::{self, Elem};
 use crate::js::raw::{check, R};
 use crate::serialize::Text;
 
@@ -57,13 +58,18 @@ fn externals() -> &'static Externals {
     })
 }
 
-unsafe extern "C" fn drop_boxed<T>(_env: napi_env, _data: *mut c_void, hint: *mut c_void) {
+unsafe extern "C" fn give_back_boxed<T: Elem>(
+    _env: napi_env,
+    _data: *mut c_void,
+    hint: *mut c_void,
+) {
     // SAFETY: `hint` is the `Box<Vec<T>>` leaked in `external` for this string, and V8 calls
     // the finalizer once, when it no longer needs the buffer.
-    drop(unsafe { Box::from_raw(hint.cast::<Vec<T>>()) });
+    let text = unsafe { Box::from_raw(hint.cast::<Vec<T>>()) };
+    buffer_pool::give_back(*text);
 }
 
-fn external<T: 'static>(env: napi_env, text: Vec<T>, f: ExternalFn<T>) -> R<napi_value> {
+fn external<T: Elem>(env: napi_env, text: Vec<T>, f: ExternalFn<T>) -> R<napi_value> {
     let boxed = Box::new(text);
     let ptr = boxed.as_ptr();
     let len = boxed.len() as isize;
@@ -78,7 +84,7 @@ fn external<T: 'static>(env: napi_env, text: Vec<T>, f: ExternalFn<T>) -> R<napi
             env,
             ptr,
             len,
-            Some(drop_boxed::<T>),
+            Some(give_back_boxed::<T>),
             hint.cast(),
             &mut out,
             &mut copied,
@@ -86,7 +92,8 @@ fn external<T: 'static>(env: napi_env, text: Vec<T>, f: ExternalFn<T>) -> R<napi
     };
     if status != sys::Status::napi_ok || copied {
         // SAFETY: the finalizer is not called in these cases, so we still own `hint`.
-        drop(unsafe { Box::from_raw(hint) });
+        let text = unsafe { Box::from_raw(hint) };
+        buffer_pool::give_back(*text);
     }
     check(env, status)?;
     Ok(out)
@@ -104,6 +111,7 @@ pub fn latin1_string(env: napi_env, text: Vec<u8>) -> R<napi_value> {
     check(env, unsafe {
         sys::napi_create_string_latin1(env, text.as_ptr().cast(), text.len() as isize, &mut out)
     })?;
+    buffer_pool::give_back(text);
     Ok(out)
 }
 
@@ -119,6 +127,7 @@ pub fn utf16_string(env: napi_env, text: Vec<u16>) -> R<napi_value> {
     check(env, unsafe {
         sys::napi_create_string_utf16(env, text.as_ptr(), text.len() as isize, &mut out)
     })?;
+    buffer_pool::give_back(text);
     Ok(out)
 }
 

@@ -4,7 +4,7 @@
 
 use encoding_rs::mem;
 
-use crate::prefault;
+use crate::buffer_pool;
 use crate::serialize::Text;
 
 pub fn into_js_text(s: String) -> Text {
@@ -13,20 +13,18 @@ pub fn into_js_text(s: String) -> Text {
     }
     // Both conversions need room for as many units as the text has bytes (each character
     // takes at least as many UTF-8 bytes as Latin-1 bytes or UTF-16 units).
-    // Large texts go into pre-faulted buffers (`prefault.rs`): the page faults of a fresh
-    // buffer were half of this conversion.
+    // The buffers come from `buffer_pool.rs`: reused, their pages are in memory already (the
+    // page faults of a fresh buffer were half of this conversion) and they are not zeroed.
     if mem::is_str_latin1(&s) {
-        let mut out = prefault::bytes(s.len());
-        out.resize(s.len(), 0);
+        let mut out = buffer_pool::take::<u8>(s.len());
         let n = mem::convert_utf8_to_latin1_lossy(s.as_bytes(), &mut out);
         out.truncate(n);
-        return Text::Latin1(prefault::fit(out));
+        return Text::Latin1(buffer_pool::fit(out));
     }
-    let mut out = prefault::units(s.len() + 1);
-    out.resize(s.len() + 1, 0);
+    let mut out = buffer_pool::take::<u16>(s.len() + 1);
     let n = mem::convert_str_to_utf16(&s, &mut out);
     out.truncate(n);
-    Text::Utf16(prefault::fit(out))
+    Text::Utf16(buffer_pool::fit(out))
 }
 
 #[cfg(test)]

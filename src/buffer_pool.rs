@@ -1,0 +1,275 @@
+//! Text buffers that are used again instead of freed.
+//!
+//! A value read from Redis is converted (off the main thread) into a Latin-1 or UTF-16 buffer
+//! that V8 then copies (short texts) or takes over as an external string (long ones). Fresh
+//! memory for every such buffer was costly on this project's 2-vCPU VM:
+//! - the kernel faults in and zeroes each page on first write (a 100 KB value needs a 200 KB
+//!   UTF-16 buffer: 50 pages);
+//! - the buffer was allocated on a tokio thread and freed on the main thread, so the two
+//!   contended for the allocator's arena lock, and the main thread paid for the free.
+//!
+//! This pool keeps buffers in four size classes. A buffer comes back when V8 has copied the
+//! text, or when V8 collects the external string that used it (the finalizer runs on the main
+//! thread and only pushes it here), and the next conversion takes it with its pages already
+//! in memory and without zeroing it again. External strings come back only when V8 collects
+//! them, which may be long after, so for the larger classes a low-priority background thread
+//! also keeps a couple of buffers ready, their pages faulted in beforehand (a read that had to
+//! fault in a fresh 256 KB buffer itself took longer than one that found it ready). A take
+//! that finds its class empty allocates as usual.
+//!
+//! Bounded: at most `KEEP[c]` idle buffers per class and element type, each at most twice its
+//! class's size (the largest at most that size): 10 MB per element type when every buffer has
+//! its class's size, 16 MB at the very most.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::background;
+
+/// Buffer sizes (bytes) the pool keeps; a text takes the smallest that holds it.
+pub const CLASSES: [usize; 4] = [32 << 10, 256 << 10, 1 << 20, 4 << 20];
+/// Idle buffers kept per class and element type.
+const KEEP: [usize; 4] = [64, 8, 2, 1];
+/// Buffers the background thread keeps ready per class (taking one starts preparing the
+/// next). None for the smallest class: blocks that size are cheap to allocate and come back
+/// at once (their texts are copied into the JS heap).
+const READY: [usize; 4] = [0, 2, 2, 1];
+/// The largest pooled buffer (bytes).
+pub const CAP_BYTES: usize = CLASSES[CLASSES.len() - 1];
+/// Texts below this many bytes are allocated as usual (small blocks are cheap to allocate).
+pub const MIN_BYTES: usize = 4 << 10;
+
+struct Pool<T> {
+    idle: Mutex<Vec<Vec<T>>>,
+    /// Buffers being prepared by the background thread.
+    pending: AtomicUsize,
+}
+
+impl<T> Pool<T> {
+    const fn new() -> Self {
+        Pool {
+            idle: Mutex::new(Vec::new()),
+            pending: AtomicUsize::new(0),
+        }
+    }
+
+    fn pop(&self) -> Option<Vec<T>> {
+        self.idle.lock().ok().and_then(|mut r| r.pop())
+    }
+
+    fn idle(&self) -> usize {
+        self.idle.lock().map(|r| r.len()).unwrap_or(usize::MAX)
+    }
+
+    /// Keeps `v` if there is room for `keep`; otherwise `v` is dropped.
+    fn push(&self, v: Vec<T>, keep: usize) {
+        if let Ok(mut r) = self.idle.lock() {
+            if r.len() < keep {
+                r.push(v);
+            }
+        }
+    }
+}
+
+/// The pool of one element type: a [`Pool`] per size class.
+pub struct Pools<T> {
+    classes: [Pool<T>; 4],
+}
+
+static U8: Pools<u8> = Pools::new();
+static U16: Pools<u16> = Pools::new();
+
+/// An element of a pooled buffer.
+pub trait Elem: Copy + Default + Send + Sync + 'static {
+    /// The process-wide pool of this element type.
+    fn pools() -> &'static Pools<Self>;
+}
+impl Elem for u8 {
+    fn pools() -> &'static Pools<u8> {
+        &U8
+    }
+}
+impl Elem for u16 {
+    fn pools() -> &'static Pools<u16> {
+        &U16
+    }
+}
+
+/// The class a text of `bytes` bytes takes a buffer from.
+fn class_for(bytes: usize) -> Option<usize> {
+    if bytes < MIN_BYTES {
+        return None;
+    }
+    CLASSES.iter().position(|&c| c >= bytes)
+}
+
+impl<T: Elem> Pools<T> {
+    const fn new() -> Self {
+        Pools {
+            classes: [Pool::new(), Pool::new(), Pool::new(), Pool::new()],
+        }
+    }
+
+    /// Prepares one buffer of `class` on the background thread (its pages written, so
+    /// faulted in), unless `READY` of them are idle or on their way already.
+    fn refill(&'static self, class: usize) {
+        let p = &self.classes[class];
+        if p.idle().saturating_add(p.pending.load(Ordering::Relaxed)) >= READY[class] {
+            return;
+        }
+        p.pending.fetch_add(1, Ordering::Relaxed);
+        background::spawn(move || {
+            let n = CLASSES[class] / std::mem::size_of::<T>();
+            // Written element by element (not `vec![0; n]`, which may get untouched zero
+            // pages from the kernel): the pages are faulted in here, not by the next user.
+            let mut v: Vec<T> = Vec::with_capacity(n);
+            v.resize(n, T::default());
+            p.push(v, KEEP[class]);
+            p.pending.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+
+    /// See [`take`].
+    pub fn take(&'static self, len: usize) -> Vec<T> {
+        let bytes = len.saturating_mul(std::mem::size_of::<T>());
+        let Some(class) = class_for(bytes) else {
+            return vec![T::default(); len];
+        };
+        let got = self.classes[class].pop();
+        self.refill(class);
+        // A new buffer gets the class's full size, so that it serves the class when it is back.
+        let mut v =
+            got.unwrap_or_else(|| Vec::with_capacity(CLASSES[class] / std::mem::size_of::<T>()));
+        if v.len() >= len {
+            v.truncate(len);
+        } else {
+            v.resize(len, T::default());
+        }
+        v
+    }
+
+    /// See [`give_back`].
+    pub fn give_back(&self, v: Vec<T>) {
+        let bytes = v.capacity().saturating_mul(std::mem::size_of::<T>());
+        // The largest class the buffer can serve; kept only if not much larger than that.
+        let Some(class) = CLASSES.iter().rposition(|&c| c <= bytes) else {
+            return;
+        };
+        if bytes <= 2 * CLASSES[class] && bytes <= CAP_BYTES {
+            self.classes[class].push(v, KEEP[class]);
+        }
+    }
+}
+
+/// A buffer of exactly `len` elements with unspecified contents (a reused buffer keeps what
+/// it held; only room it never had is zeroed), to be overwritten by a conversion.
+pub fn take<T: Elem>(len: usize) -> Vec<T> {
+    T::pools().take(len)
+}
+
+/// Gives a buffer whose text V8 no longer needs back to the pool (dropped when it is too
+/// small or too large for a class, or its class is full). Any thread.
+pub fn give_back<T: Elem>(v: Vec<T>) {
+    T::pools().give_back(v)
+}
+
+/// Gives a finished text's unused room back to the allocator when it is large (a text that
+/// started in a larger pooled buffer must not hold all of it until V8 frees it).
+pub fn fit<T>(mut v: Vec<T>) -> Vec<T> {
+    let spare = (v.capacity() - v.len()) * std::mem::size_of::<T>();
+    if spare > 64 << 10 && v.capacity() > 2 * v.len() {
+        v.shrink_to_fit();
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A pool of the test's own (the process-wide ones are shared with other tests).
+    fn own() -> &'static Pools<u16> {
+        Box::leak(Box::new(Pools::new()))
+    }
+
+    fn wait_for(what: &str, done: impl Fn() -> bool) {
+        let t = Instant::now();
+        while !done() {
+            assert!(t.elapsed() < Duration::from_secs(5), "{what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn small_texts_are_not_pooled() {
+        let v: Vec<u8> = take(100);
+        assert_eq!(v, vec![0; 100]);
+        assert!(v.capacity() < CLASSES[0]);
+    }
+
+    #[test]
+    fn buffers_come_back_and_are_reused_without_zeroing() {
+        let pools = own();
+        let class = class_for(70_000).unwrap_or(0);
+        // The first take finds the class empty: it allocates, and starts the refills.
+        let mut v = pools.take(35_000);
+        assert_eq!(v.len(), 35_000);
+        let quiet = || {
+            wait_for("a refill never ended", || {
+                pools.classes[class].pending.load(Ordering::Relaxed) == 0
+            })
+        };
+        quiet();
+        assert_eq!(pools.classes[class].idle(), 1, "the pool was not refilled");
+        // (Each take starts a refill: the test waits for it before giving a buffer back, so
+        // that the next take, last in first out, finds the buffer given back.)
+        while pools.classes[class].pop().is_some() {}
+        // A returned buffer is taken again: same allocation, old contents, exact length.
+        v.iter_mut().for_each(|x| *x = 7);
+        let ptr = v.as_ptr();
+        pools.give_back(v);
+        let again = pools.take(34_000);
+        assert_eq!(again.as_ptr(), ptr, "the returned buffer was not reused");
+        assert_eq!(again.len(), 34_000);
+        assert!(
+            again.iter().all(|&x| x == 7),
+            "a reused buffer is zeroed again"
+        );
+        // Growing a reused buffer within its capacity zeroes only the new room.
+        quiet();
+        pools.give_back(again);
+        let grown = pools.take(36_000);
+        assert_eq!(grown.as_ptr(), ptr);
+        assert!(grown[..34_000].iter().all(|&x| x == 7));
+        assert!(grown[34_000..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn the_pool_is_bounded() {
+        let pools = own();
+        for class in 0..CLASSES.len() {
+            for _ in 0..KEEP[class] + 3 {
+                pools.give_back(vec![0u16; CLASSES[class] / 2]);
+            }
+            assert_eq!(pools.classes[class].idle(), KEEP[class]);
+        }
+        // Too small or too large for any class: not kept.
+        let pools = own();
+        pools.give_back(vec![0u16; CLASSES[0] / 2 - 1]);
+        pools.give_back(vec![0u16; CLASSES[0] + 1]); // more than twice class 0, less than class 1
+        pools.give_back(vec![0u16; CAP_BYTES / 2 + 1]);
+        assert!(pools.classes.iter().all(|p| p.idle() == 0));
+    }
+
+    #[test]
+    fn fit_releases_room_a_small_text_does_not_use() {
+        let mut v: Vec<u8> = Vec::with_capacity(CLASSES[1]);
+        v.extend_from_slice(&[1, 2, 3]);
+        let v = fit(v);
+        assert_eq!(v, [1, 2, 3]);
+        assert!(v.capacity() < 1024);
+        let full: Vec<u8> = vec![7; 3 * CLASSES[0]];
+        assert_eq!(fit(full).capacity(), 3 * CLASSES[0]);
+    }
+}
