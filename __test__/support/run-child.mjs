@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process'
 /**
  * Runs `node -e script` (`--input-type=module` with `esm`) from the package root; resolves its
  * exit code, or 'timeout' when it did not exit on its own within `ms` (it is then killed),
- * with what it printed.
- * @param {string} script @param {number} ms @param {{ esm?: boolean }} [opts]
+ * with what it printed. `env` replaces the child's environment (default: this process's).
+ * @param {string} script @param {number} ms @param {{ esm?: boolean, env?: NodeJS.ProcessEnv }} [opts]
  * @returns {Promise<{ code: number | null | 'timeout', stdout: string, stderr: string }>}
  */
 export function runChild(script, ms, opts = {}) {
@@ -17,6 +17,7 @@ export function runChild(script, ms, opts = {}) {
     const child = spawn(process.execPath, args, {
       cwd: new URL('../..', import.meta.url),
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: opts.env ?? process.env,
     })
     let stdout = ''
     let stderr = ''

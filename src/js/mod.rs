@@ -8,6 +8,7 @@ mod redis_bus;
 mod redis_coherence;
 mod redis_lock;
 mod redis_tier;
+mod runtime;
 mod serialize;
 mod settle;
 pub mod strings;
@@ -17,6 +18,7 @@ mod tokens;
 /// must start when Node loads the addon.
 #[napi_derive::napi(module_exports)]
 pub fn on_load(_exports: napi::bindgen_prelude::Object) -> napi::Result<()> {
+    runtime::install();
     tokens::on_load();
     Ok(())
 }

@@ -226,6 +226,17 @@ fn int_in(name: &str, v: Option<f64>, min: f64, max: f64) -> Result<Option<u64>>
     }
 }
 
+/// Worker threads of the tokio runtime that runs the tier's I/O, for `cores` available cores:
+/// half of them, at least 1 and at most 4 (the event loop does most of a call's work; see
+/// `src/js/runtime.rs`). `None` when `TOKIO_WORKER_THREADS` (`env`) holds a valid count: tokio
+/// reads it itself.
+pub fn io_worker_threads(cores: usize, env: Option<&str>) -> Option<usize> {
+    if env.is_some_and(|v| v.trim().parse::<usize>().is_ok_and(|n| n > 0)) {
+        return None;
+    }
+    Some((cores / 2).clamp(1, 4))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,5 +364,18 @@ mod tests {
             let Err(e) = L2Config::new(url) else { continue };
             assert!(!e.message.contains("hunter2"), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn io_workers_are_half_the_cores_between_one_and_four_unless_tokio_is_told() {
+        assert_eq!(io_worker_threads(1, None), Some(1));
+        assert_eq!(io_worker_threads(2, None), Some(1));
+        assert_eq!(io_worker_threads(4, None), Some(2));
+        assert_eq!(io_worker_threads(6, None), Some(3));
+        assert_eq!(io_worker_threads(64, None), Some(4));
+        assert_eq!(io_worker_threads(2, Some("3")), None);
+        // Values tokio would reject (it panics on 0 and on garbage) are ignored here too.
+        assert_eq!(io_worker_threads(2, Some("0")), Some(1));
+        assert_eq!(io_worker_threads(2, Some("many")), Some(1));
     }
 }
