@@ -19,6 +19,20 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4))
 }
 
+/// The cores this process may use (1 if unknown).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// How many threads may work beside the event loop for it at once (serializeAsync's render
+/// threads, the Redis tier's tokio workers): half the cores, 1 to 4. With the event loop they
+/// do not outnumber the cores, so they do not preempt it on a small machine (on the project's
+/// 2-vCPU VM two render threads, or two tokio workers, beside the event loop measured worse
+/// than one: notes/perf-session6.md).
+pub fn beside_event_loop(cores: usize) -> usize {
+    (cores / 2).clamp(1, 4)
+}
+
 /// Lowers the calling thread's scheduling priority (Linux nice values are per thread; best
 /// effort: a failure leaves the thread as it was).
 pub fn lower_priority() {

@@ -22,7 +22,7 @@ use crate::cache::l2::config::io_worker_threads;
 pub fn install() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = crate::background::cores();
         let env = std::env::var("TOKIO_WORKER_THREADS").ok();
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.enable_all();

@@ -13,13 +13,16 @@ use super::out::{Latin1Out, Utf16Out, Utf8Out};
 use super::render::{RenderConfig, Renderer};
 use super::tape::Tape;
 use super::text::{RenderedText, Target};
-use crate::background::lower_priority;
+use crate::background::{beside_event_loop, cores, lower_priority};
 use crate::error::{Code, Error, Result};
 
 /// Render threads, started on first use and kept for the life of the process (starting a
-/// thread per call cost about a millisecond of main-thread time here). Each job stays on
-/// one thread, so its segments are rendered in order.
-const THREADS: usize = 2;
+/// thread per call cost about a millisecond of main-thread time here): `beside_event_loop`,
+/// one on a 2-core machine. Each job stays on one thread, so its segments are rendered in
+/// order.
+fn threads() -> usize {
+    beside_event_loop(cores())
+}
 
 enum Sink {
     Narrow(Renderer<Latin1Out>),
@@ -220,7 +223,7 @@ struct Worker {
 fn pool() -> Option<&'static [Worker]> {
     static POOL: OnceLock<Vec<Worker>> = OnceLock::new();
     let p = POOL.get_or_init(|| {
-        (0..THREADS)
+        (0..threads())
             .filter_map(|i| {
                 let (tx, rx) = channel();
                 std::thread::Builder::new()

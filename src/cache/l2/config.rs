@@ -227,14 +227,14 @@ fn int_in(name: &str, v: Option<f64>, min: f64, max: f64) -> Result<Option<u64>>
 }
 
 /// Worker threads of the tokio runtime that runs the tier's I/O, for `cores` available cores:
-/// half of them, at least 1 and at most 4 (the event loop does most of a call's work; see
+/// [`crate::background::beside_event_loop`] (the event loop does most of a call's work; see
 /// `src/js/runtime.rs`). `None` when `TOKIO_WORKER_THREADS` (`env`) holds a valid count: tokio
 /// reads it itself.
 pub fn io_worker_threads(cores: usize, env: Option<&str>) -> Option<usize> {
     if env.is_some_and(|v| v.trim().parse::<usize>().is_ok_and(|n| n > 0)) {
         return None;
     }
-    Some((cores / 2).clamp(1, 4))
+    Some(crate::background::beside_event_loop(cores))
 }
 
 #[cfg(test)]
