@@ -8,7 +8,7 @@ import { ConversationCache } from '@povc/agent-core-native'
 import { conversation, sleep } from './cache-helpers.mjs'
 
 const require = createRequire(import.meta.url)
-const { bytesToShed, MemoryPressure } = require('../lib/cache/memory-pressure.js')
+const { bytesToShed, MemoryPressure, WRITE_CHECK_MS, WRITE_CHECK_BYTES } = require('../lib/cache/memory-pressure.js')
 
 const heapRatio = () => {
   const h = v8.getHeapStatistics()
@@ -99,4 +99,25 @@ test('the periodic check (an unref()ed timer) relieves pressure that arises with
   assert.equal(s.entries, 0)
   assert.equal(ballast.length, 100)
   await cache.close()
+})
+
+test('writes read the heap at most once a millisecond, sooner after a megabyte, always under pressure', () => {
+  let reads = 0
+  let clock = 1000
+  const mp = new MemoryPressure({ heapUsedRatio: 0.8, lowWatermarkRatio: 0.7 }, () => (reads++, { used: 1, limit: 100 }), () => clock)
+  const due = (/** @type {number} */ bytes) => {
+    if (!mp.dueAfterWrite(bytes)) return false
+    mp.check()
+    return true
+  }
+  assert.equal(due(100), true, 'the first write reads the heap')
+  for (let i = 0; i < 50; i++) assert.equal(due(1000), false, 'a burst of small writes within the millisecond does not')
+  assert.equal(reads, 1)
+  assert.equal(due(WRITE_CHECK_BYTES), true, 'a megabyte written since the last reading does')
+  clock += WRITE_CHECK_MS
+  assert.equal(due(10), true, 'so does the first write a millisecond later')
+  mp.underPressure = true
+  assert.equal(due(10), true, 'under pressure every write does')
+  assert.equal(due(10), true)
+  assert.equal(reads, 5)
 })

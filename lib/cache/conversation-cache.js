@@ -495,7 +495,8 @@ class ConversationCache {
    */
   #hold(key, value, size, o) {
     this.#l1.set(key, value, size, o)
-    if (this.#pressure !== null) this.#relieve(this.#pressure)
+    const mp = this.#pressure
+    if (mp !== null && mp.dueAfterWrite(size)) this.#relieve(mp)
   }
 
   /**
