@@ -16,7 +16,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Threads started on first use and kept for the life of the process: one per CPU, from
 /// two to four (counts of long texts run here; the libuv threads that queued them wait).
 fn threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4))
+    cores().clamp(2, 4)
 }
 
 /// The cores this process may use (1 if unknown).

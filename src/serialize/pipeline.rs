@@ -335,6 +335,16 @@ mod tests {
         rx.recv().expect("the render thread answers")
     }
 
+    /// Ends the tape `t` (sent in segments through `p`) as its last, complete segment; returns
+    /// the pipeline's text and the text of `whole` rendered in one go.
+    fn end(p: Pipeline, t: &mut Tape, whole: &Tape) -> (RenderedText, RenderedText) {
+        let mut last = t.take_segment();
+        last.complete = true;
+        let got = finish(p, last).unwrap();
+        let want = render_text(whole, &RenderConfig::default()).unwrap();
+        (got, want)
+    }
+
     #[test]
     fn done_dropped_uncalled_reports_an_internal_error() {
         let (tx, rx) = sync_channel(1);
@@ -390,11 +400,7 @@ mod tests {
             x.end_array();
             x.finish();
         }
-        let last = t.take_segment();
-        let mut last = last;
-        last.complete = true;
-        let got = finish(p, last).unwrap();
-        let want = render_text(&whole, &RenderConfig::default()).unwrap();
+        let (got, want) = end(p, &mut t, &whole);
         let (Text::Utf16(a), Text::Utf16(b)) = (&got.text, &want.text) else {
             panic!("expected UTF-16 text");
         };
@@ -425,10 +431,7 @@ mod tests {
             x.end_array();
             x.finish();
         }
-        let mut last = t.take_segment();
-        last.complete = true;
-        let got = finish(p, last).unwrap();
-        let want = render_text(&whole, &RenderConfig::default()).unwrap();
+        let (got, want) = end(p, &mut t, &whole);
         let (Text::Latin1(a), Text::Latin1(b)) = (&got.text, &want.text) else {
             panic!("expected Latin-1 text");
         };
