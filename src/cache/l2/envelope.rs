@@ -14,6 +14,8 @@
 
 use redis::{RedisWrite, ToRedisArgs};
 
+use crate::buffer_pool;
+
 pub const MAGIC: [u8; 2] = [0xAC, 0x43];
 pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 4;
@@ -142,7 +144,8 @@ pub fn decode(mut raw: Vec<u8>) -> Decoded {
         },
         _ => return Decoded::Corrupt(CorruptKind::BadFlags),
     };
-    if simdutf8::basic::from_utf8(&bytes).is_err() {
+    if !simdutf::validate_utf8(&bytes) {
+        buffer_pool::give_back(bytes);
         return Decoded::Corrupt(CorruptKind::InvalidUtf8);
     }
     // SAFETY: the bytes were just validated as UTF-8.
@@ -156,7 +159,16 @@ fn decompress_lz4(body: &[u8]) -> Option<Vec<u8>> {
     if claimed > limit {
         return None;
     }
-    lz4_flex::block::decompress_size_prepended(body).ok()
+    // Into a reused buffer (`buffer_pool`): its pages are in memory already and it is not
+    // zeroed first. It goes back to the pool once converted for V8 (`text.rs`).
+    let mut out = buffer_pool::take::<u8>(claimed);
+    match lz4_flex::block::decompress_into(&body[4..], &mut out) {
+        Ok(n) if n == claimed => Some(out),
+        _ => {
+            buffer_pool::give_back(out);
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +197,18 @@ mod tests {
         let raw = e.to_vec();
         assert_eq!(&raw[..4], &[0xAC, 0x43, 1, 0]);
         assert_eq!(decode(raw), Decoded::Value(v));
+    }
+
+    /// Decompression goes into reused buffers: values of other sizes decoded one after
+    /// another must each come back exactly (a reused buffer still holds the previous one).
+    #[test]
+    fn lz4_round_trips_in_reused_buffers() {
+        for n in [60, 600, 3000, 600, 60, 3000, 200] {
+            let v = json(n);
+            let e = encode(v.as_bytes(), Compression::Lz4 { threshold: 1024 });
+            assert!(e.is_compressed());
+            assert_eq!(decode(e.to_vec()), Decoded::Value(v));
+        }
     }
 
     #[test]
@@ -248,6 +272,20 @@ mod tests {
             decode(vec![0xAC, 0x43, 1, 1, 1]),
             Decoded::Corrupt(CorruptKind::Decompression)
         );
+    }
+
+    /// A length prefix that does not match what the block holds (longer or shorter) is
+    /// refused: a reused buffer must never pass its old tail off as the value.
+    #[test]
+    fn lz4_length_prefix_must_match() {
+        let v = json(100);
+        let raw = encode(v.as_bytes(), Compression::Lz4 { threshold: 0 }).to_vec();
+        let prefix = u32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]]);
+        for claimed in [prefix + 1, prefix + 100, prefix - 1] {
+            let mut r = raw.clone();
+            r[4..8].copy_from_slice(&claimed.to_le_bytes());
+            assert_eq!(decode(r), Decoded::Corrupt(CorruptKind::Decompression));
+        }
     }
 
     #[test]

@@ -2,29 +2,50 @@
 //! over without transcoding: Latin-1 when every character is below U+0100 (ASCII included,
 //! which costs nothing), UTF-16 otherwise. The binding hands it to V8 as an external string.
 
-use encoding_rs::mem;
-
 use crate::buffer_pool;
 use crate::serialize::Text;
 
+/// The conversion, by simdutf (SIMD, picked at run time for the CPU). Every output buffer
+/// comes from `buffer_pool.rs`: reused, its pages are in memory already (the page faults of a
+/// fresh buffer were half of this conversion) and it is not zeroed. The UTF-8 buffer, once
+/// converted, goes back to the pool too (a decompressed payload was taken from it).
 pub fn into_js_text(s: String) -> Text {
-    if s.is_ascii() {
-        return Text::Latin1(s.into_bytes());
+    let bytes = s.as_bytes();
+    if simdutf::validate_ascii(bytes) {
+        return Text::Latin1(buffer_pool::fit(s.into_bytes()));
     }
-    // Both conversions need room for as many units as the text has bytes (each character
-    // takes at least as many UTF-8 bytes as Latin-1 bytes or UTF-16 units).
-    // The buffers come from `buffer_pool.rs`: reused, their pages are in memory already (the
-    // page faults of a fresh buffer were half of this conversion) and they are not zeroed.
-    if mem::is_str_latin1(&s) {
-        let mut out = buffer_pool::take::<u8>(s.len());
-        let n = mem::convert_utf8_to_latin1_lossy(s.as_bytes(), &mut out);
+    // Both conversions need room for at most as many units as the text has bytes (each
+    // character takes at least as many UTF-8 bytes as Latin-1 bytes or UTF-16 units).
+    if is_latin1(bytes) {
+        let mut out = buffer_pool::take::<u8>(bytes.len());
+        // SAFETY: `bytes` is valid UTF-8 (it is a `String`'s) and every character is below
+        // U+0100 (`is_latin1`), as the conversion requires; `out` has room for `bytes.len()`
+        // units, at least one per character; both are live, aligned, non-overlapping buffers.
+        let n = unsafe {
+            simdutf::convert_valid_utf8_to_latin1(bytes.as_ptr(), bytes.len(), out.as_mut_ptr())
+        };
         out.truncate(n);
+        buffer_pool::give_back(s.into_bytes());
         return Text::Latin1(buffer_pool::fit(out));
     }
-    let mut out = buffer_pool::take::<u16>(s.len() + 1);
-    let n = mem::convert_str_to_utf16(&s, &mut out);
+    let mut out = buffer_pool::take::<u16>(bytes.len());
+    // SAFETY: `bytes` is valid UTF-8 (a `String`'s); `out` has room for `bytes.len()` units,
+    // at least as many as the text has UTF-16 units; live, aligned, non-overlapping buffers.
+    let n = unsafe {
+        simdutf::convert_valid_utf8_to_utf16(bytes.as_ptr(), bytes.len(), out.as_mut_ptr())
+    };
     out.truncate(n);
+    buffer_pool::give_back(s.into_bytes());
     Text::Utf16(buffer_pool::fit(out))
+}
+
+/// Whether valid UTF-8 holds only characters below U+0100: no lead byte of a longer one
+/// (0xC4 and above; 0xC2/0xC3 lead U+0080-U+00FF). A max over each 4 KiB chunk (vectorized),
+/// stopping at the first chunk that has one.
+fn is_latin1(bytes: &[u8]) -> bool {
+    bytes
+        .chunks(4096)
+        .all(|c| c.iter().fold(0u8, |m, &b| m.max(b)) < 0xC4)
 }
 
 #[cfg(test)]
@@ -49,5 +70,37 @@ mod tests {
             Text::Utf16(u) => assert_eq!(u, "é👋".encode_utf16().collect::<Vec<_>>()),
             _ => panic!("expected UTF-16"),
         }
+    }
+
+    /// Checks one conversion exactly, and that it chose the narrowest encoding.
+    fn check(s: &str) {
+        match into_js_text(s.to_string()) {
+            Text::Latin1(b) => {
+                assert!(s.chars().all(|c| (c as u32) < 0x100), "Latin-1 for {s:.20}");
+                assert_eq!(b, s.chars().map(|c| c as u8).collect::<Vec<_>>());
+            }
+            Text::Utf16(u) => {
+                assert!(s.chars().any(|c| (c as u32) >= 0x100), "UTF-16 for {s:.20}");
+                assert_eq!(u, s.encode_utf16().collect::<Vec<_>>());
+            }
+            Text::Utf8(_) => panic!("a text for V8 is never UTF-8"),
+        }
+    }
+
+    /// Sizes around the pool's classes and the Latin-1 check's 4 KiB chunks, one wide
+    /// character at the start, a chunk edge, the middle or the end; one after another, so
+    /// that later conversions get buffers that still hold an earlier text.
+    #[test]
+    fn every_size_and_position_converts_exactly() {
+        for len in [1, 4095, 4096, 4097, 40_000, 100_000, 300_000] {
+            for wide in ['é', '\u{ff}', '\u{100}', '€', '😀'] {
+                for pos in [0, 4095.min(len - 1), 4096.min(len - 1), len / 2, len - 1] {
+                    let mut s = "x".repeat(len);
+                    s.replace_range(pos..pos + 1, wide.encode_utf8(&mut [0; 4]));
+                    check(&s);
+                }
+            }
+        }
+        check("");
     }
 }
