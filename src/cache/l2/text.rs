@@ -2,7 +2,7 @@
 //! over without transcoding: Latin-1 when every character is below U+0100 (ASCII included,
 //! which costs nothing), UTF-16 otherwise. The binding hands it to V8 as an external string.
 
-use crate::buffer_pool;
+use crate::buffer_pool::{self, Elem};
 use crate::serialize::Text;
 
 /// The conversion, by simdutf (SIMD, picked at run time for the CPU). Every output buffer
@@ -10,33 +10,36 @@ use crate::serialize::Text;
 /// fresh buffer were half of this conversion) and it is not zeroed. The UTF-8 buffer, once
 /// converted, goes back to the pool too (a decompressed payload was taken from it).
 pub fn into_js_text(s: String) -> Text {
-    let bytes = s.as_bytes();
-    if simdutf::validate_ascii(bytes) {
+    if simdutf::validate_ascii(s.as_bytes()) {
         return Text::Latin1(buffer_pool::fit(s.into_bytes()));
     }
-    // Both conversions need room for at most as many units as the text has bytes (each
-    // character takes at least as many UTF-8 bytes as Latin-1 bytes or UTF-16 units).
-    if is_latin1(bytes) {
-        let mut out = buffer_pool::take::<u8>(bytes.len());
-        // SAFETY: `bytes` is valid UTF-8 (it is a `String`'s) and every character is below
-        // U+0100 (`is_latin1`), as the conversion requires; `out` has room for `bytes.len()`
-        // units, at least one per character; both are live, aligned, non-overlapping buffers.
-        let n = unsafe {
-            simdutf::convert_valid_utf8_to_latin1(bytes.as_ptr(), bytes.len(), out.as_mut_ptr())
-        };
-        out.truncate(n);
-        buffer_pool::give_back(s.into_bytes());
-        return Text::Latin1(buffer_pool::fit(out));
+    if is_latin1(s.as_bytes()) {
+        return Text::Latin1(convert(s, |src, dst| {
+            // SAFETY: `src` is valid UTF-8 (a `String`'s) and every character is below U+0100
+            // (`is_latin1`), as the conversion requires; `dst` has room for `src.len()` units,
+            // at least one per character (`convert`); live, aligned, non-overlapping buffers.
+            unsafe {
+                simdutf::convert_valid_utf8_to_latin1(src.as_ptr(), src.len(), dst.as_mut_ptr())
+            }
+        }));
     }
-    let mut out = buffer_pool::take::<u16>(bytes.len());
-    // SAFETY: `bytes` is valid UTF-8 (a `String`'s); `out` has room for `bytes.len()` units,
-    // at least as many as the text has UTF-16 units; live, aligned, non-overlapping buffers.
-    let n = unsafe {
-        simdutf::convert_valid_utf8_to_utf16(bytes.as_ptr(), bytes.len(), out.as_mut_ptr())
-    };
+    Text::Utf16(convert(s, |src, dst| {
+        // SAFETY: `src` is valid UTF-8 (a `String`'s); `dst` has room for `src.len()` units, at
+        // least as many as the text has UTF-16 units (`convert`); live, aligned,
+        // non-overlapping buffers.
+        unsafe { simdutf::convert_valid_utf8_to_utf16(src.as_ptr(), src.len(), dst.as_mut_ptr()) }
+    }))
+}
+
+/// Runs `f` (the UTF-8 text, an output of as many units as the text has bytes, which is room
+/// enough for both encodings; returns the units written) into a pooled buffer, and gives the
+/// text's own buffer back to the pool.
+fn convert<T: Elem>(s: String, f: impl FnOnce(&[u8], &mut [T]) -> usize) -> Vec<T> {
+    let mut out = buffer_pool::take::<T>(s.len());
+    let n = f(s.as_bytes(), &mut out);
     out.truncate(n);
     buffer_pool::give_back(s.into_bytes());
-    Text::Utf16(buffer_pool::fit(out))
+    buffer_pool::fit(out)
 }
 
 /// Whether valid UTF-8 holds only characters below U+0100: no lead byte of a longer one
