@@ -316,9 +316,13 @@ class ConversationCache {
     this.#closed = true
     if (this.#housekeeping) clearInterval(this.#housekeeping)
     this.#housekeeping = null
-    const err = errors.closed()
-    this.#flights.abortAll(err)
-    this.#limiter?.close(err)
+    // The error (a stack capture) is only built when someone is waiting to receive it; a
+    // call waiting for a rate-limit token is always inside a flight (#fill).
+    if (this.#flights.size > 0) {
+      const err = errors.closed()
+      this.#flights.abortAll(err)
+      this.#limiter?.close(err)
+    }
     this.#l1.clear()
     this.#floors.clear()
     this.#latency.flush()
