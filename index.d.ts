@@ -39,8 +39,10 @@ export declare class CacheMetrics {
 export declare class RedisTier {
   /**
    * Starts this tier's invalidation-bus subscriber (its own connection, reconnecting by
-   * itself): `onEvents` receives other instances' changes in batches, in order, and a
-   * `'resync'` event after every re-subscription. It must not throw. Never keeps the
+   * itself): `onEvents` receives other instances' changes in batches, in order, a
+   * `'subscribed'` event once the first subscription is in place, and a `'resync'` event
+   * after every re-subscription (and instead of `'subscribed'` when the first one needed
+   * retries). It must not throw. Never keeps the
    * process alive; ends with `close()`. Once per tier.
    */
   subscribe(onEvents: (events: RedisBusEvent[]) => void): void
@@ -327,10 +329,12 @@ export interface MetricSample {
 export interface RedisBusEvent {
   /**
    * `'changed'`: another instance changed `key`, whose version is now `version`;
-   * `'resync'`: the subscriber re-subscribed after losing its connection and may have
-   * missed messages: drop everything held.
+   * `'resync'`: the subscriber re-subscribed after losing its connection (or subscribed for
+   * the first time after failed attempts) and may have missed messages: drop everything
+   * held; `'subscribed'`: the first subscription is in place at the first attempt: what
+   * was read or written before it may have missed a change.
    */
-  kind: 'changed' | 'resync'
+  kind: 'changed' | 'resync' | 'subscribed'
   key?: string
   version?: number
 }

@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
+import { createServer, connect } from 'node:net'
 import { ConversationCache, RedisTier } from '@povc/agent-core-native'
 import { startRedis } from './support/redis-server.mjs'
 import { startCluster } from './support/redis-cluster.mjs'
@@ -136,6 +137,143 @@ test('a lost subscription drops the whole L1 once re-subscribed, and is counted'
     assert.deepEqual(await a.get('k'), { rev: 1 }, 'L2 still answers')
   } finally {
     await a.close()
+    await server.stop()
+  }
+})
+
+/**
+ * A TCP proxy to `port` that holds back what a client sends on a connection whose first
+ * command is SUBSCRIBE until `release()`: the bus subscriber of a cache connected through it
+ * stays unsubscribed while its command connection works. Between `holdReplies()` and
+ * `passReplies()`, Redis's answers on the other connections are held back too.
+ * @param {number} port
+ */
+async function subscriptionGate(port) {
+  /** @type {() => void} */
+  let release = () => {}
+  const released = new Promise((/** @type {(v?: unknown) => void} */ r) => (release = r))
+  /** @type {Set<import('node:net').Socket>} */
+  const sockets = new Set()
+  /** @type {(() => void)[] | null} replies held back (null: passing) */
+  let held = null
+  const srv = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1')
+    sockets.add(client).add(upstream)
+    let first = true
+    let subscriber = false
+    upstream.on('data', (chunk) => {
+      if (held !== null && !subscriber) held.push(() => client.write(chunk))
+      else client.write(chunk)
+    })
+    client.on('data', (chunk) => {
+      if (first && /SUBSCRIBE/i.test(chunk.toString('latin1'))) {
+        subscriber = true
+        client.pause()
+        released.then(() => {
+          upstream.write(chunk)
+          client.resume()
+        })
+      } else upstream.write(chunk)
+      first = false
+    })
+    const end = () => { client.destroy(); upstream.destroy() }
+    client.on('close', end).on('error', end)
+    upstream.on('close', end).on('error', end)
+  })
+  await new Promise((/** @type {(v?: unknown) => void} */ r) => srv.listen(0, '127.0.0.1', r))
+  const addr = /** @type {import('node:net').AddressInfo} */ (srv.address())
+  return {
+    url: `redis://127.0.0.1:${addr.port}`,
+    release,
+    holdReplies() {
+      held ??= []
+    },
+    passReplies() {
+      const h = held ?? []
+      held = null
+      for (const write of h) write()
+    },
+    async close() {
+      for (const s of sockets) s.destroy()
+      await new Promise((r) => srv.close(r))
+    },
+  }
+}
+
+test('what an instance held before its first subscription was in place is dropped once it is: a change made in between is not missed', async () => {
+  const server = await startRedis()
+  const gate = await subscriptionGate(server.port)
+  const writer = await connectedCache(server.url)
+  const a = new ConversationCache({ redisUrl: gate.url })
+  try {
+    await writer.set('k', { rev: 1 })
+    assert.deepEqual(await a.get('k'), { rev: 1 }, 'read while a is not subscribed yet')
+    await a.set('j', { rev: 1 })
+    assert.deepEqual(a.peek('k'), { rev: 1 })
+    await sleep(50)
+    assert.equal(a.getStats().busConnected, false, 'the gate holds the subscription back')
+    // Published while a is not subscribed: a never receives this message.
+    await writer.set('k', { rev: 2 })
+    gate.release()
+    assert.ok(await until(() => a.getStats().busConnected, 5000), 'a subscribed')
+    assert.equal(a.peek('k'), undefined, 'the copy read before the subscription is gone')
+    assert.equal(a.peek('j'), undefined, 'so is the one written before it')
+    assert.deepEqual(await a.get('k'), { rev: 2 })
+    assert.equal(a.getStats().busResyncs, 1, 'counted as a resync')
+    // From now on a hears of changes as usual, and nothing more is dropped.
+    assert.deepEqual(a.peek('k'), { rev: 2 })
+    await writer.set('k', { rev: 3 })
+    assert.ok(await until(() => a.peek('k') === undefined), 'a dropped rev 2 on the message')
+    assert.equal(a.getStats().busResyncs, 1)
+  } finally {
+    await a.close()
+    await writer.close()
+    await gate.close()
+    await server.stop()
+  }
+})
+
+test('a read under way when the first subscription comes in is answered but not held (it may predate a change it never hears of)', async () => {
+  const server = await startRedis()
+  const gate = await subscriptionGate(server.port)
+  const writer = await connectedCache(server.url)
+  const a = new ConversationCache({ redisUrl: gate.url, l2TimeoutMs: 5000 })
+  try {
+    await writer.set('k', { rev: 1 })
+    gate.holdReplies()
+    const reading = a.get('k')
+    await sleep(50) // Redis has answered rev 1; the answer waits in the gate
+    await writer.set('k', { rev: 2 }) // published while a is not subscribed
+    gate.release()
+    assert.ok(await until(() => a.getStats().busConnected, 5000), 'a subscribed')
+    gate.passReplies()
+    assert.deepEqual(await reading, { rev: 1 }, 'the read answers what Redis gave it')
+    assert.equal(a.peek('k'), undefined, 'but its copy is not held')
+    assert.deepEqual(await a.get('k'), { rev: 2 })
+    assert.equal(a.getStats().busResyncs, 0, 'L1 was empty: nothing to drop')
+  } finally {
+    await a.close()
+    await writer.close()
+    await gate.close()
+    await server.stop()
+  }
+})
+
+test('an instance that held nothing before its first subscription drops nothing and counts no resync', async () => {
+  const server = await startRedis()
+  const gate = await subscriptionGate(server.port)
+  const a = new ConversationCache({ redisUrl: gate.url })
+  try {
+    await sleep(30)
+    gate.release()
+    assert.ok(await until(() => a.getStats().busConnected, 5000), 'a subscribed')
+    await a.set('k', { rev: 1 })
+    await sleep(30)
+    assert.deepEqual(a.peek('k'), { rev: 1 })
+    assert.equal(a.getStats().busResyncs, 0)
+  } finally {
+    await a.close()
+    await gate.close()
     await server.stop()
   }
 })

@@ -1,6 +1,7 @@
 //! The invalidation bus against a real redis-server and a real Redis Cluster of 3 masters
-//! (sharded pub/sub): delivery with versions, own messages ignored, foreign ones tolerated,
-//! re-subscription after a restart announced as a resync, and close() ending the subscriber.
+//! (sharded pub/sub): the first subscription announced, delivery with versions, own messages
+//! ignored, foreign ones tolerated, re-subscription after a restart (or a first subscription
+//! after failed attempts) announced as a resync, and close() ending the subscriber.
 
 mod support;
 
@@ -36,14 +37,19 @@ fn subscribe(t: &Arc<RedisL2>) -> UnboundedReceiver<BusEvent> {
     rx
 }
 
-/// Two tiers on `url`: `a` writes, `b` listens (subscribed when this returns).
+/// Two tiers on `url`: `a` writes, `b` listens (subscribed when this returns, its
+/// `Subscribed` event taken).
 async fn writer_and_listener(
     url: String,
 ) -> (Arc<RedisL2>, Arc<RedisL2>, UnboundedReceiver<BusEvent>) {
     let a = tier(url.clone());
     let b = tier(url);
-    let rx = subscribe(&b);
+    let mut rx = subscribe(&b);
     until_connected(&b).await;
+    // The first subscription, at the first attempt, is announced as such, before anything
+    // else, and is not a resync.
+    assert_eq!(next(&mut rx).await, BusEvent::Subscribed);
+    assert_eq!(b.stats().bus_resyncs, 0);
     (a, b, rx)
 }
 
@@ -161,6 +167,7 @@ async fn close_ends_the_subscriber_and_its_connection(server: Backend) {
     let b = tier(server.url());
     let mut rx = subscribe(&b);
     until_connected(&b).await;
+    assert_eq!(next(&mut rx).await, BusEvent::Subscribed);
     let node = server.node_of(CHANNEL);
     assert_eq!(node.clients(), 1);
     assert!(

@@ -4,7 +4,9 @@
 // of a key unless that copy is at least as new (a late message never evicts a newer value),
 // and remembers the highest version announced per key for a while (`Floors`), so that an
 // L2 read that was already under way cannot put an older copy back. A `resync` (the
-// subscriber re-subscribed: messages may have been missed) drops the whole L1.
+// subscriber re-subscribed: messages may have been missed) drops the whole L1. So does
+// `subscribed` (the first subscription is in place) if L1 already held something: a change
+// made elsewhere before the subscription was in place never reached this instance.
 const { LRUCache } = require('lru-cache')
 
 /** Keys whose announced version is remembered, and for how long (ms): far longer than an
@@ -45,8 +47,8 @@ class Floors {
 }
 
 /**
- * @typedef {{ kind: 'changed' | 'resync', key?: string, version?: number }} BusEvent
- * @typedef {{ changed(key: string, version: number): void, resync(): void }} BusHandlers
+ * @typedef {{ kind: 'changed' | 'resync' | 'subscribed', key?: string, version?: number }} BusEvent
+ * @typedef {{ changed(key: string, version: number): void, resync(): void, subscribed(): void }} BusHandlers
  */
 
 /**
@@ -65,6 +67,7 @@ function subscribe(tier, handlers) {
     for (const e of events) {
       try {
         if (e.kind === 'resync') h.resync()
+        else if (e.kind === 'subscribed') h.subscribed()
         else h.changed(/** @type {string} */ (e.key), /** @type {number} */ (e.version))
       } catch {
         // Never throw into the native subscriber; a handler bug must not stop the bus.

@@ -57,7 +57,12 @@ class ConversationCache {
   #busHandlers = {
     changed: (key, version) => this.#remoteChange(key, version),
     resync: () => this.#resync(),
+    subscribed: () => this.#subscribed(),
   }
+  /** The bus subscriber was started and this cache has not yet heard that it is subscribed. */
+  #busPending = false
+  /** Moves when the first subscription comes in (see #subscribed). */
+  #busEpoch = 0
   /** @type {Set<Promise<void>>} L2 writes under way (close() waits for them) */
   #l2Writes = new Set()
   /** @type {ReturnType<typeof setInterval> | null} */
@@ -73,7 +78,7 @@ class ConversationCache {
     this.#l2 = /** @type {any} */ (options?.[kL2Tier]) ?? createL2(this.#o)
     // Other instances' changes (the subscription holds the cache only weakly).
     const self = new WeakRef(this)
-    subscribe(this.#l2, () => self.deref()?.#busHandlers)
+    this.#busPending = subscribe(this.#l2, () => self.deref()?.#busHandlers)
     this.#dist = createDistributed(this.#l2, this.#port())
     this.#limiter = this.#o.rateLimit ? new TokenBucket(this.#o.rateLimit) : null
     const mp = this.#o.memoryPressure
@@ -356,11 +361,12 @@ class ConversationCache {
     /** @type {import('./distributed.js').HeldLease | undefined} this instance's load lease (distributed single flight) */
     let lease
     if (this.#l2 !== null) {
+      const epoch = this.#busEpoch
       const r = this.#dist !== null ? await this.#dist.coldRead(key, f) : await this.#readL2(key)
       if (r?.hit !== undefined) {
         const { hit, version } = r
         f.source = 'l2'
-        if (!f.stale && !this.#closed) this.#holdRead(key, hit, version ?? null)
+        if (!f.stale && epoch === this.#busEpoch && !this.#closed) this.#holdRead(key, hit, version ?? null)
         return hit.value
       }
       if (this.#dist !== null) lease = /** @type {{ lease?: import('./distributed.js').HeldLease }} */ (r).lease
@@ -533,10 +539,30 @@ class ConversationCache {
   /** The bus re-subscribed after a lost connection: whatever L1 holds may be stale. */
   #resync() {
     if (this.#closed) return
+    this.#busPending = false
     this.#c.busResyncs++
     this.#writeSeq++ // L2 reads under way do not warm L1
     this.#flights.forgetAll()
     this.#l1.clear()
+  }
+
+  /**
+   * The first subscription is in place. A change another instance made before it never
+   * reached this one: what L1 took in until now may be stale, so it goes (counted as a
+   * resync), and reads under way do not warm L1. An instance that held nothing yet (the
+   * usual case: the subscription starts at construction) loses nothing.
+   */
+  #subscribed() {
+    if (this.#closed || !this.#busPending) return
+    this.#busPending = false
+    // Reads under way do not warm L1. Loads under way go on: their fill is conditional on
+    // the version their miss saw, and a fill that does not land lets go of the L1 copy.
+    this.#writeSeq++
+    this.#busEpoch++
+    if (this.#l1.entries > 0) {
+      this.#c.busResyncs++
+      this.#l1.clear()
+    }
   }
 
   /** Drops `key` from L1 as a write would (loads under way for it are not cached). */
@@ -827,7 +853,8 @@ class ConversationCache {
       size: { entries: this.#l1.entries, bytes: this.#l1.bytes, maxEntries: this.#o.maxEntries, maxBytes: this.#o.maxBytes },
       rateLimited: this.#limiter?.refused ?? 0,
       l2: this.#l2?.stats?.() ?? null,
-      busConnected: this.#l2?.busConnected === true,
+      // Subscribed, and this cache has taken the news in (see #subscribed).
+      busConnected: !this.#busPending && this.#l2?.busConnected === true,
       latency: this.#latency.summaries(),
     }
   }

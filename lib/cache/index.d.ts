@@ -219,9 +219,11 @@ export interface CacheStats {
    * copy held drops nothing). */
   busInvalidations: number
   /** Times L1 was emptied because the bus subscriber re-subscribed after losing its
-   * connection (messages may have been missed meanwhile). */
+   * connection (messages may have been missed meanwhile), or subscribed for the first time
+   * after L1 had already taken something in. */
   busResyncs: number
-  /** Whether the bus subscriber is subscribed now (false without Redis). */
+  /** Whether the bus subscriber is subscribed now, and this cache has taken that in
+   * (false without Redis). */
   busConnected: boolean
   /** update() attempts whose distributed lock expired (or whose thread was written by a writer without the lock) before the write; each was retried or rejected with ERR_LOCK_LOST, nothing of it written. */
   lockLost: number

@@ -25,7 +25,8 @@
  * @property {() => Promise<void>} close
  * @property {() => L2TierStats} [stats] a tier that counts its own Redis failures (the native one)
  * @property {(onEvents: (events: import('./bus.js').BusEvent[]) => void) => void} [subscribe]
- *   starts the invalidation-bus subscriber (other instances' changes; 'resync' after a lost connection)
+ *   starts the invalidation-bus subscriber (other instances' changes; 'subscribed' once the
+ *   first subscription is in place; 'resync' after a lost connection)
  * @property {boolean} [busConnected] whether that subscriber is subscribed now
  */
 

@@ -17,7 +17,8 @@
  * @property {number} invalidations keys dropped by invalidate / invalidateTag
  * @property {number} busMessages other instances' changes received over the bus
  * @property {number} busInvalidations L1 entries those changes dropped
- * @property {number} busResyncs times the whole L1 was dropped after the bus re-subscribed
+ * @property {number} busResyncs times the whole L1 was dropped after the bus re-subscribed (or first
+ *   subscribed after L1 had taken something in)
  * @property {number} lockLost update attempts whose lock expired (or whose thread was written meanwhile) before the write
  * @property {number} lockTimeouts updates refused because another instance held the lock for all of lockWaitMs
  * @property {number} lockUnavailable updates run with in-process semantics because Redis could not be asked for the lock
@@ -202,7 +203,7 @@ function toFamilies({ c, dropped, size, rateLimited, l2: l2Stats, busConnected }
     family('bus_invalidations_total', 'counter', 'L1 entries dropped because another instance changed them.', [
       [l1, c.busInvalidations],
     ]),
-    family('bus_resyncs_total', 'counter', 'Times L1 was emptied because the bus re-subscribed (messages may have been missed).', [
+    family('bus_resyncs_total', 'counter', 'Times L1 was emptied because the bus re-subscribed, or first subscribed after L1 had taken something in (messages may have been missed).', [
       [l1, c.busResyncs],
     ]),
     family('bus_connected', 'gauge', 'Whether the invalidation-bus subscriber is subscribed (0 without L2).', [

@@ -15,9 +15,11 @@ use crate::js::redis_tier::RedisTier;
 #[napi(object)]
 pub struct RedisBusEvent {
     /// `'changed'`: another instance changed `key`, whose version is now `version`;
-    /// `'resync'`: the subscriber re-subscribed after losing its connection and may have
-    /// missed messages: drop everything held.
-    #[napi(ts_type = "'changed' | 'resync'")]
+    /// `'resync'`: the subscriber re-subscribed after losing its connection (or subscribed for
+    /// the first time after failed attempts) and may have missed messages: drop everything
+    /// held; `'subscribed'`: the first subscription is in place at the first attempt: what
+    /// was read or written before it may have missed a change.
+    #[napi(ts_type = "'changed' | 'resync' | 'subscribed'")]
     pub kind: String,
     pub key: Option<String>,
     pub version: Option<f64>,
@@ -35,14 +37,21 @@ fn to_js(e: BusEvent) -> RedisBusEvent {
             key: None,
             version: None,
         },
+        BusEvent::Subscribed => RedisBusEvent {
+            kind: "subscribed".to_string(),
+            key: None,
+            version: None,
+        },
     }
 }
 
 #[napi]
 impl RedisTier {
     /// Starts this tier's invalidation-bus subscriber (its own connection, reconnecting by
-    /// itself): `onEvents` receives other instances' changes in batches, in order, and a
-    /// `'resync'` event after every re-subscription. It must not throw. Never keeps the
+    /// itself): `onEvents` receives other instances' changes in batches, in order, a
+    /// `'subscribed'` event once the first subscription is in place, and a `'resync'` event
+    /// after every re-subscription (and instead of `'subscribed'` when the first one needed
+    /// retries). It must not throw. Never keeps the
     /// process alive; ends with `close()`. Once per tier.
     #[napi(ts_args_type = "onEvents: (events: RedisBusEvent[]) => void")]
     pub fn subscribe(&self, env: Env, on_events: Function<Vec<RedisBusEvent>, ()>) -> Result<()> {

@@ -13,7 +13,8 @@
 //! - After every re-subscription (and after a first subscription that only came after failed
 //!   attempts) it delivers [`BusEvent::Resync`] before any message: messages published while
 //!   it was not subscribed are lost, so the receiver must treat everything it holds as
-//!   suspect. Counted in `bus_resyncs`.
+//!   suspect. Counted in `bus_resyncs`. A first subscription at the first attempt delivers
+//!   [`BusEvent::Subscribed`] instead: only what the receiver took in before it is suspect.
 //! - Its own messages (same origin) are dropped here and counted in `bus_own`.
 //! - It ends when the tier closes (or is dropped, see [`RedisL2::stop_bus`]), or when the sink
 //!   reports that its receiver is gone.
@@ -44,6 +45,10 @@ pub enum BusEvent {
     Changed { key: String, version: u64 },
     /// Messages may have been missed: drop everything held.
     Resync,
+    /// The first subscription is in place, at the first attempt: from now on no change is
+    /// missed. Whatever the receiver read or wrote before it could have missed one (delivered
+    /// instead of [`BusEvent::Resync`] when the first subscription needed no retry).
+    Subscribed,
 }
 
 /// Receives batches of events; returns `false` once nobody listens any more (the subscriber
@@ -164,11 +169,16 @@ impl RedisL2 {
             };
             match opened {
                 Ok(Ok(pubsub)) => {
-                    if subscribed_before || failures > 0 {
+                    // Told before `bus_connected` turns true, so that a receiver that sees it
+                    // true has the event queued ahead of any message.
+                    let event = if subscribed_before || failures > 0 {
                         Stats::add(&self.stats.bus_resyncs, 1);
-                        if !sink(vec![BusEvent::Resync]) {
-                            return;
-                        }
+                        BusEvent::Resync
+                    } else {
+                        BusEvent::Subscribed
+                    };
+                    if !sink(vec![event]) {
+                        return;
                     }
                     subscribed_before = true;
                     self.bus_connected.store(true, Ordering::Release);
