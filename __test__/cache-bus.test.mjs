@@ -200,12 +200,29 @@ async function subscriptionGate(port) {
   }
 }
 
-test('what an instance held before its first subscription was in place is dropped once it is: a change made in between is not missed', async () => {
+/**
+ * Runs `body` against a fresh redis-server with: a cache `a` connected through a
+ * subscription gate (see above), and a cache `writer` connected directly and subscribed.
+ * @param {(t: { gate: Awaited<ReturnType<typeof subscriptionGate>>, writer: ConversationCache, a: ConversationCache }) => Promise<void>} body
+ * @param {Record<string, unknown>} [aOptions]
+ */
+async function throughGate(body, aOptions = {}) {
   const server = await startRedis()
   const gate = await subscriptionGate(server.port)
   const writer = await connectedCache(server.url)
-  const a = new ConversationCache({ redisUrl: gate.url })
+  const a = new ConversationCache({ redisUrl: gate.url, ...aOptions })
   try {
+    await body({ gate, writer, a })
+  } finally {
+    await a.close()
+    await writer.close()
+    await gate.close()
+    await server.stop()
+  }
+}
+
+test('what an instance held before its first subscription was in place is dropped once it is: a change made in between is not missed', () =>
+  throughGate(async ({ gate, writer, a }) => {
     await writer.set('k', { rev: 1 })
     assert.deepEqual(await a.get('k'), { rev: 1 }, 'read while a is not subscribed yet')
     await a.set('j', { rev: 1 })
@@ -225,45 +242,38 @@ test('what an instance held before its first subscription was in place is droppe
     await writer.set('k', { rev: 3 })
     assert.ok(await until(() => a.peek('k') === undefined), 'a dropped rev 2 on the message')
     assert.equal(a.getStats().busResyncs, 1)
-  } finally {
-    await a.close()
-    await writer.close()
-    await gate.close()
-    await server.stop()
-  }
-})
+  }))
 
-test('a read under way when the first subscription comes in is answered but not held (it may predate a change it never hears of)', async () => {
-  const server = await startRedis()
-  const gate = await subscriptionGate(server.port)
-  const writer = await connectedCache(server.url)
-  const a = new ConversationCache({ redisUrl: gate.url, l2TimeoutMs: 5000 })
-  try {
+test('a read under way when the first subscription comes in is answered but not held (it may predate a change it never hears of)', () =>
+  throughGate(async ({ gate, writer, a }) => {
     await writer.set('k', { rev: 1 })
+    await writer.set('m', { rev: 1 })
+    // Loads getOrLoad's read script into Redis, so that a's first EVALSHA is answered at once
+    // (a NOSCRIPT answer held in the gate would delay the read past the writes below).
+    await writer.getOrLoad('prime', async () => ({}))
     gate.holdReplies()
     const reading = a.get('k')
-    await sleep(50) // Redis has answered rev 1; the answer waits in the gate
-    await writer.set('k', { rev: 2 }) // published while a is not subscribed
+    let loads = 0
+    const loading = a.getOrLoad('m', async () => ({ loaded: ++loads }))
+    await sleep(50) // Redis has answered rev 1; the answers wait in the gate
+    // Published while a is not subscribed.
+    await writer.set('k', { rev: 2 })
+    await writer.set('m', { rev: 2 })
     gate.release()
     assert.ok(await until(() => a.getStats().busConnected, 5000), 'a subscribed')
     gate.passReplies()
     assert.deepEqual(await reading, { rev: 1 }, 'the read answers what Redis gave it')
-    assert.equal(a.peek('k'), undefined, 'but its copy is not held')
+    assert.deepEqual(await loading, { rev: 1 }, 'so does getOrLoad (an L2 hit)')
+    assert.equal(loads, 0)
+    assert.equal(a.peek('k'), undefined, 'but the copy is not held')
+    assert.equal(a.peek('m'), undefined, 'neither is the one getOrLoad read')
     assert.deepEqual(await a.get('k'), { rev: 2 })
+    assert.deepEqual(await a.getOrLoad('m', async () => ({ loaded: ++loads })), { rev: 2 })
     assert.equal(a.getStats().busResyncs, 0, 'L1 was empty: nothing to drop')
-  } finally {
-    await a.close()
-    await writer.close()
-    await gate.close()
-    await server.stop()
-  }
-})
+  }, { l2TimeoutMs: 5000 }))
 
-test('an instance that held nothing before its first subscription drops nothing and counts no resync', async () => {
-  const server = await startRedis()
-  const gate = await subscriptionGate(server.port)
-  const a = new ConversationCache({ redisUrl: gate.url })
-  try {
+test('an instance that held nothing before its first subscription drops nothing and counts no resync', () =>
+  throughGate(async ({ gate, a }) => {
     await sleep(30)
     gate.release()
     assert.ok(await until(() => a.getStats().busConnected, 5000), 'a subscribed')
@@ -271,12 +281,7 @@ test('an instance that held nothing before its first subscription drops nothing 
     await sleep(30)
     assert.deepEqual(a.peek('k'), { rev: 1 })
     assert.equal(a.getStats().busResyncs, 0)
-  } finally {
-    await a.close()
-    await gate.close()
-    await server.stop()
-  }
-})
+  }))
 
 for (const [label, start] of /** @type {const} */ ([
   ['single server', startRedis],
