@@ -10,27 +10,13 @@ import { createServer, connect } from 'node:net'
 import { ConversationCache, RedisTier } from '@povc/agent-core-native'
 import { startRedis } from './support/redis-server.mjs'
 import { startCluster } from './support/redis-cluster.mjs'
-import { sleep } from './cache-helpers.mjs'
+import { sleep, subscribed, until } from './cache-helpers.mjs'
 import { runChild } from './support/run-child.mjs'
 
 const { Floors } = createRequire(import.meta.url)('../lib/cache/bus.js')
 
-/** @param {() => boolean} cond @param {number} [ms] */
-async function until(cond, ms = 2000) {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) return false
-    await sleep(2)
-  }
-  return true
-}
-
 /** @param {string} url */
-async function connectedCache(url) {
-  const c = new ConversationCache({ redisUrl: url })
-  assert.ok(await until(() => c.getStats().busConnected), 'bus subscribed')
-  return c
-}
+const connectedCache = (url) => subscribed(new ConversationCache({ redisUrl: url }))
 
 test('version floors: nothing is refused before an announcement; after one, only older or versionless copies are', () => {
   const f = new Floors()

@@ -10,6 +10,32 @@ export const { kL2Tier } = require('../lib/cache/l2-seam.js')
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 /**
+ * Polls `cond` every 2 ms: true once it holds, false if `ms` ran out first.
+ * @param {() => boolean} cond @param {number} [ms]
+ */
+export async function until(cond, ms = 2000) {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) return false
+    await sleep(2)
+  }
+  return true
+}
+
+/**
+ * Resolves `cache` once its bus subscriber is subscribed and the cache has taken that in
+ * (what a cache holds before its first subscription is dropped then); throws if that takes
+ * longer than `ms`.
+ * @template {{ getStats(): { busConnected: boolean } }} C
+ * @param {C} cache @param {number} [ms]
+ * @returns {Promise<C>}
+ */
+export async function subscribed(cache, ms = 2000) {
+  if (!(await until(() => cache.getStats().busConnected, ms))) throw new Error(`the bus did not subscribe within ${ms} ms`)
+  return cache
+}
+
+/**
  * A conversation of about `kb` KB of JSON (chat messages with prose, code, CJK, emoji).
  * @param {number} kb @param {number} [seed]
  */

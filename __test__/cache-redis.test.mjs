@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { ConversationCache, RedisTier } from '@povc/agent-core-native'
 import { startRedis } from './support/redis-server.mjs'
-import { sleep, conversation } from './cache-helpers.mjs'
+import { sleep, conversation, subscribed } from './cache-helpers.mjs'
 
 const L2_TIMEOUT_MS = 50
 const MARGIN_MS = 100
@@ -70,8 +70,7 @@ test('set, a loader fill and update store exactly JSON.stringify(value) in Redis
   try {
     // Subscribed first: L1's byte count is checked below, and what an instance holds before
     // its first subscription is dropped when it comes in (cache-bus.test.mjs).
-    for (let i = 0; i < 500 && !c.getStats().busConnected; i++) await sleep(10)
-    assert.ok(c.getStats().busConnected, 'subscribed')
+    await subscribed(c, 5000)
     await c.set('s', value)
     assert.equal((await reader.read('s'))?.json, JSON.stringify(value))
     assert.deepEqual(await c.getOrLoad('l'), value)
