@@ -42,8 +42,8 @@ export declare class RedisTier {
    * itself): `onEvents` receives other instances' changes in batches, in order, a
    * `'subscribed'` event once the first subscription is in place, and a `'resync'` event
    * after every re-subscription (and instead of `'subscribed'` when the first one needed
-   * retries). It must not throw. Never keeps the
-   * process alive; ends with `close()`. Once per tier.
+   * retries). It must not throw. Never keeps the process alive; ends with `close()`. Once
+   * per tier.
    */
   subscribe(onEvents: (events: RedisBusEvent[]) => void): void
   /** Whether the bus subscriber is subscribed right now. */

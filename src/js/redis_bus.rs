@@ -32,16 +32,17 @@ fn to_js(e: BusEvent) -> RedisBusEvent {
             key: Some(key),
             version: Some(version as f64),
         },
-        BusEvent::Resync => RedisBusEvent {
-            kind: "resync".to_string(),
-            key: None,
-            version: None,
-        },
-        BusEvent::Subscribed => RedisBusEvent {
-            kind: "subscribed".to_string(),
-            key: None,
-            version: None,
-        },
+        BusEvent::Resync => signal("resync"),
+        BusEvent::Subscribed => signal("subscribed"),
+    }
+}
+
+/// An event about the subscription itself (no key, no version).
+fn signal(kind: &str) -> RedisBusEvent {
+    RedisBusEvent {
+        kind: kind.to_string(),
+        key: None,
+        version: None,
     }
 }
 
@@ -51,8 +52,8 @@ impl RedisTier {
     /// itself): `onEvents` receives other instances' changes in batches, in order, a
     /// `'subscribed'` event once the first subscription is in place, and a `'resync'` event
     /// after every re-subscription (and instead of `'subscribed'` when the first one needed
-    /// retries). It must not throw. Never keeps the
-    /// process alive; ends with `close()`. Once per tier.
+    /// retries). It must not throw. Never keeps the process alive; ends with `close()`. Once
+    /// per tier.
     #[napi(ts_args_type = "onEvents: (events: RedisBusEvent[]) => void")]
     pub fn subscribe(&self, env: Env, on_events: Function<Vec<RedisBusEvent>, ()>) -> Result<()> {
         let tsfn = on_events
