@@ -21,6 +21,25 @@ import { machine, writeSection, waitForQuiet, median } from './results.mjs'
 const QUICK = process.argv.includes('--quick')
 const N = (/** @type {number} */ n) => (QUICK ? Math.max(5, Math.ceil(n / 10)) : n)
 const f3 = (/** @type {number} */ x) => x.toFixed(3)
+/** Rounds of gets, each followed by a round of JSON.parse, in a 1 MB child (`hit1m`). */
+const ROUNDS = 3
+/** Processes a child-mode measurement runs in (samples pooled). */
+const CHILDREN = QUICK ? 1 : 3
+
+/**
+ * Runs this script in child mode `args` in `CHILDREN` processes of their own, so that a
+ * measurement does not run beside what other peers left behind (connections closing, timers,
+ * garbage); returns what each printed, parsed.
+ * @param {string[]} args
+ * @returns {unknown[]}
+ */
+function inChildren(args) {
+  return Array.from({ length: CHILDREN }, () => {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...args], { encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(`${args[0]} child failed: ${r.stderr}`)
+    return JSON.parse(r.stdout)
+  })
+}
 
 /**
  * Child mode: `n` fresh instances of one peer, each timed on its first get of the 100 KB
@@ -62,9 +81,10 @@ async function fresh(who, port, n) {
 
 /**
  * Child mode: main-thread time of `n` L2 hits of the 1 MB conversation (two keys, L1 room
- * for one: every get goes to Redis), in 3 rounds, each followed by as many JSON.parse of the
- * same text (the machine's speed drifts; alternated rounds measure both in the same
- * minutes), and JSON.parse timed once more after all the gets. Prints the times as JSON.
+ * for one: every get goes to Redis), in `ROUNDS` rounds, each followed by as many
+ * JSON.parse of the same text (the machine's speed drifts; alternated rounds measure both in
+ * the same minutes), and JSON.parse timed once more after all the gets. Prints the times as
+ * JSON.
  * @param {number} port @param {number} n
  */
 async function hit1m(port, n) {
@@ -72,28 +92,28 @@ async function hit1m(port, n) {
   const json1m = JSON.stringify(v1m)
   const c1 = new ConversationCache({ redisUrl: `redis://127.0.0.1:${port}`, l2TimeoutMs: 5000, maxEntries: 1 })
   await c1.set('c1m-b', v1m)
-  const rounds = 3
+  const perRound = Math.ceil(n / ROUNDS)
   const per = [], parses = [], after = []
   let stallMs = 0
   for (let i = 0; i < 5; i++) await c1.get(i % 2 ? 'c1m' : 'c1m-b')
-  for (let r = 0; r < rounds; r++) {
+  for (let r = 0; r < ROUNDS; r++) {
     // A histogram per round: one disabled and enabled again measures its first delay from
     // its last tick before it was disabled, i.e. it would count the parse round as a stall.
     const h = monitorEventLoopDelay({ resolution: 1 })
     h.enable()
-    for (let i = 0; i < Math.ceil(n / rounds); i++) {
+    for (let i = 0; i < perRound; i++) {
       const e0 = performance.eventLoopUtilization()
       await c1.get(i % 2 ? 'c1m' : 'c1m-b')
       per.push(performance.eventLoopUtilization(e0).active)
     }
     h.disable()
     stallMs = Math.max(stallMs, h.max / 1e6 - 1)
-    for (let i = 0; i < Math.ceil(n / rounds); i++) { const t0 = performance.now(); JSON.parse(json1m); parses.push(performance.now() - t0) }
+    for (let i = 0; i < perRound; i++) { const t0 = performance.now(); JSON.parse(json1m); parses.push(performance.now() - t0) }
   }
   for (let i = 0; i < n; i++) { const t0 = performance.now(); JSON.parse(json1m); after.push(performance.now() - t0) }
   const l2Hits = c1.getStats().l2Hits
   await c1.close()
-  process.stdout.write(JSON.stringify({ per, parses, after, stallMs: Math.max(0, stallMs), l2Hits }))
+  process.stdout.write(JSON.stringify({ per, parses, after, stallMs, l2Hits }))
 }
 
 async function main() {
@@ -125,16 +145,10 @@ async function main() {
     // 1. L2 hit of 100 KB from a fresh instance: a new cache object per sample (new
     //    connection: a cold start), and a warm connection whose L1 cannot hold the value.
     const nFresh = N(200)
-    // Each peer's fresh instances are created in a process of its own (this script in child
-    // mode), so that neither runs beside what the other leaves behind (connections closing,
-    // timers, garbage); three processes per peer, samples pooled.
+    // Each peer's fresh instances are created in processes of their own, samples pooled.
     /** @param {'ours' | 'bento' | 'ioredis'} who */
     const freshIn = (who) =>
-      Array.from({ length: QUICK ? 1 : 3 }, () => {
-        const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), 'fresh', who, String(server.port), String(Math.ceil(nFresh / (QUICK ? 1 : 3)))], { encoding: 'utf8' })
-        if (r.status !== 0) throw new Error(`fresh ${who} child failed: ${r.stderr}`)
-        return /** @type {number[]} */ (JSON.parse(r.stdout))
-      }).flat()
+      /** @type {number[][]} */ (inChildren(['fresh', who, String(server.port), String(Math.ceil(nFresh / CHILDREN))])).flat()
     const freshOurs = freshIn('ours')
     const freshBento = freshIn('bento')
     const freshIo = freshIn('ioredis')
@@ -223,17 +237,15 @@ async function main() {
     // 3. Main-thread time of an L2 hit of 1 MB, in processes of their own (as section 1:
     //    what the other peers left in this process's heap made the GCs the retained values
     //    cause longer), three of them, samples pooled.
-    const hit1m = Array.from({ length: QUICK ? 1 : 3 }, () => {
-      const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), 'hit1m', String(server.port), String(N(60))], { encoding: 'utf8' })
-      if (r.status !== 0) throw new Error(`hit1m child failed: ${r.stderr}`)
-      return /** @type {{ per: number[], parses: number[], after: number[], stallMs: number, l2Hits: number }} */ (JSON.parse(r.stdout))
-    })
+    const hit1m = /** @type {{ per: number[], parses: number[], after: number[], stallMs: number, l2Hits: number }[]} */ (
+      inChildren(['hit1m', String(server.port), String(N(60))])
+    )
     const mt = median(hit1m.flatMap((x) => x.per))
     const parse = median(hit1m.flatMap((x) => x.parses))
     const after = median(hit1m.flatMap((x) => x.after))
     log('### Main-thread time of an L2 hit of a 1 MB conversation (ConversationCache get, parsed)')
     log('')
-    log(`Median main-thread time per get ${f3(mt)} ms (event-loop utilization per call; ${hit1m.reduce((n, x) => n + x.per.length, 0)} gets in ${hit1m.length} processes of their own, 3 rounds each; longest stall ${f3(Math.max(...hit1m.map((x) => x.stallMs)))} ms); JSON.parse of the same 1 MB text ${f3(parse)} ms median, timed in rounds alternated with the get rounds. Overhead over JSON.parse: ${f3(mt - parse)} ms (target <= 0.5 ms: ${mt - parse <= 0.5 ? 'met' : 'MISSED'}). JSON.parse timed once after all the gets instead: ${f3(after)} ms, overhead ${f3(mt - after)} ms. ${hit1m.reduce((n, x) => n + x.l2Hits, 0)} L2 hits.`)
+    log(`Median main-thread time per get ${f3(mt)} ms (event-loop utilization per call; ${hit1m.reduce((n, x) => n + x.per.length, 0)} gets in ${hit1m.length} processes of their own, ${ROUNDS} rounds each; longest stall ${f3(Math.max(...hit1m.map((x) => x.stallMs)))} ms); JSON.parse of the same 1 MB text ${f3(parse)} ms median, timed in rounds alternated with the get rounds. Overhead over JSON.parse: ${f3(mt - parse)} ms (target <= 0.5 ms: ${mt - parse <= 0.5 ? 'met' : 'MISSED'}). JSON.parse timed once after all the gets instead: ${f3(after)} ms, overhead ${f3(mt - after)} ms. ${hit1m.reduce((n, x) => n + x.l2Hits, 0)} L2 hits.`)
     log('')
 
     // 4. Main-thread time of writing 1 MB to L2: the text as a JS string (copied out of V8
