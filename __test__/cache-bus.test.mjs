@@ -129,7 +129,7 @@ test('a lost subscription drops the whole L1 once re-subscribed, and is counted'
 
 /**
  * A TCP proxy to `port` that holds back what a client sends on a connection whose first
- * command is SUBSCRIBE until `release()`: the bus subscriber of a cache connected through it
+ * command is SUBSCRIBE until `release()` (the server must refuse HELLO, see throughGate): the bus subscriber of a cache connected through it
  * stays unsubscribed while its command connection works. Between `holdReplies()` and
  * `passReplies()`, Redis's answers on the other connections are held back too.
  * @param {number} port
@@ -189,11 +189,15 @@ async function subscriptionGate(port) {
 /**
  * Runs `body` against a fresh redis-server with: a cache `a` connected through a
  * subscription gate (see above), and a cache `writer` connected directly and subscribed.
+ * The server refuses HELLO (as one older than Redis 6 does), so that `a`'s subscriber has a
+ * connection of its own, which the gate can hold back while `a`'s commands go through. (On
+ * a server that speaks RESP3 the subscription rides the command connection, see below; a
+ * read sent on it before the SUBSCRIBE is answered before it, which these tests stand for.)
  * @param {(t: { gate: Awaited<ReturnType<typeof subscriptionGate>>, writer: ConversationCache, a: ConversationCache }) => Promise<void>} body
  * @param {Record<string, unknown>} [aOptions]
  */
 async function throughGate(body, aOptions = {}) {
-  const server = await startRedis()
+  const server = await startRedis({ args: NO_HELLO })
   const gate = await subscriptionGate(server.port)
   const writer = await connectedCache(server.url)
   const a = new ConversationCache({ redisUrl: gate.url, ...aOptions })
@@ -206,6 +210,58 @@ async function throughGate(body, aOptions = {}) {
     await server.stop()
   }
 }
+
+/** redis-server arguments that make it answer as a server without RESP3 (before Redis 6). */
+const NO_HELLO = ['--rename-command', 'HELLO', '']
+
+/** @param {{ command(...args: string[]): Promise<string> }} server */
+async function clients(server) {
+  // The connection that asks is one of them.
+  return Number(/connected_clients:(\d+)/.exec(await server.command('INFO', 'clients'))?.[1]) - 1
+}
+
+test('an instance makes one connection to a single server: its subscription and its commands share it', async () => {
+  const server = await startRedis()
+  const a = await connectedCache(server.url)
+  const b = await connectedCache(server.url)
+  try {
+    await a.set('k', { rev: 1 })
+    assert.deepEqual(await b.get('k'), { rev: 1 })
+    assert.equal(await clients(server), 2, 'one connection per instance')
+    await a.set('k', { rev: 2 })
+    assert.ok(await until(() => b.peek('k') === undefined), 'b heard of the change')
+    assert.deepEqual(await b.get('k'), { rev: 2 })
+    assert.equal(await clients(server), 2)
+  } finally {
+    await a.close()
+    await b.close()
+    await server.stop()
+  }
+})
+
+test('a server without RESP3 (older than Redis 6): the subscriber has a connection of its own, and everything works', async () => {
+  const server = await startRedis({ args: NO_HELLO })
+  const a = await connectedCache(server.url)
+  const b = await connectedCache(server.url)
+  try {
+    await a.set('k', { rev: 1 })
+    assert.deepEqual(await b.get('k'), { rev: 1 })
+    assert.deepEqual(await b.getOrLoad('m', async () => ({ loaded: 1 })), { loaded: 1 })
+    assert.deepEqual(await a.getOrLoad('m', async () => ({ loaded: 2 })), { loaded: 1 }, 'an L2 hit')
+    assert.equal(await clients(server), 4, 'two connections per instance')
+    await a.set('k', { rev: 2 })
+    assert.ok(await until(() => b.peek('k') === undefined), 'b heard of the change')
+    assert.deepEqual(await b.get('k'), { rev: 2 })
+    await a.update('k', (v) => ({ rev: /** @type {any} */ (v).rev + 1 }))
+    assert.ok(await until(() => b.peek('k') === undefined))
+    assert.deepEqual(await b.get('k'), { rev: 3 })
+    assert.equal(a.getStats().redisErrors + b.getStats().redisErrors, 0)
+  } finally {
+    await a.close()
+    await b.close()
+    await server.stop()
+  }
+})
 
 test('what an instance held before its first subscription was in place is dropped once it is: a change made in between is not missed', () =>
   throughGate(async ({ gate, writer, a }) => {

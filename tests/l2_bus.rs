@@ -151,6 +151,82 @@ async fn a_restart_is_followed_by_a_resync_before_any_later_message(mut server: 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_single_server_the_subscriber_rides_the_tiers_own_connection() {
+    let server = RedisServer::start();
+    let (a, b, mut rx) = writer_and_listener(server.url()).await;
+    assert_eq!(
+        server.clients(),
+        1,
+        "b's subscription alone opened one connection"
+    );
+    b.write("own", b"1", None, Tags::Keep)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        b.get("own").await.unwrap().as_deref(),
+        Some("1"),
+        "commands run on the subscribed connection"
+    );
+    let v = a.write("k", b"1", None, Tags::Keep).await.unwrap().unwrap();
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: "k".into(),
+            version: v
+        }
+    );
+    assert_eq!(server.clients(), 2, "one for a, one for b");
+    // Killing that one connection ends the subscription too: b re-subscribes on a new
+    // connection, which its commands use as well.
+    server.raw_str(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    assert_eq!(next(&mut rx).await, BusEvent::Resync);
+    until_connected(&b).await;
+    assert_eq!(b.get("own").await.unwrap().as_deref(), Some("1"));
+    assert_eq!(server.clients(), 2);
+    a.close().await;
+    b.close().await;
+    server.until_no_clients().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_hello_gets_a_subscriber_connection_of_its_own() {
+    // HELLO renamed away: what a server older than Redis 6 answers (RESP2 only).
+    let server = RedisServer::start_with(support::ServerOptions {
+        args: vec!["--rename-command".into(), "HELLO".into(), "".into()],
+        ..Default::default()
+    });
+    let (a, b, mut rx) = writer_and_listener(server.url()).await;
+    b.write("own", b"1", None, Tags::Keep)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.get("own").await.unwrap().as_deref(), Some("1"));
+    assert_eq!(server.clients(), 2, "b: commands and its subscriber apart");
+    let v = a.write("k", b"1", None, Tags::Keep).await.unwrap().unwrap();
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: "k".into(),
+            version: v
+        }
+    );
+    // Scripts' replies read the same (a getOrLoad-style fill, an invalidation).
+    let inv = a.invalidate("k", None).await.unwrap().unwrap();
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Changed {
+            key: "k".into(),
+            version: inv.version
+        }
+    );
+    assert_eq!(b.stats().redis_errors, 0);
+    a.close().await;
+    b.close().await;
+    server.until_no_clients().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn down_at_start_then_subscribed_with_a_resync() {
     let mut server = RedisServer::not_started();
     let b = tier(server.url());

@@ -13,11 +13,20 @@
 //! - `close()` drops the connection: once calls in flight release their clones, the socket
 //!   and its driver task go away, so nothing keeps Node alive.
 //!
+//! On a single server the connection speaks RESP3, so that the bus subscriber can subscribe
+//! on it (pub/sub messages arrive as pushes beside the replies): one connection per tier
+//! instead of two, and a `ConversationCache`, whose subscriber starts at construction, has
+//! it open by its first call. Each opened connection hands its pushes to one receiver,
+//! which the subscriber takes ([`Connection::take_pushes`]). A server that refuses `HELLO`
+//! (older than Redis 6) gets RESP2 from then on, and the subscriber a connection of its own.
+//! Replies are the same either way ([`resp2`]).
+//!
 //! On a Redis Cluster the "connection" is the redis crate's async cluster connection (it
 //! keeps one connection per node, follows MOVED/ASK and refreshes the slot map itself);
 //! the state machine above is the same. The bus subscriber opens connections of its own
 //! ([`Connection::seeds`]).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,8 +35,10 @@ use redis::aio::MultiplexedConnection;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{
-    AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value,
+    AsyncConnectionConfig, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, ProtocolVersion, PushInfo,
+    RedisFuture, RedisResult, Value,
 };
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use crate::cache::l2::config::L2Config;
 use crate::error::{Error, Result};
@@ -49,11 +60,11 @@ impl Handle {
 }
 
 /// So that scripts (`redis::Script`, EVALSHA with a NOSCRIPT fallback) and pipelines run on
-/// whichever connection the tier has.
+/// whichever connection the tier has. Replies come as RESP2 would give them ([`resp2`]).
 impl redis::aio::ConnectionLike for Handle {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Handle::Single(c) => c.req_packed_command(cmd),
+            Handle::Single(c) => c.req_packed_command(cmd).map(|r| r.map(resp2)).boxed(),
             Handle::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -65,7 +76,10 @@ impl redis::aio::ConnectionLike for Handle {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Handle::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Handle::Single(c) => c
+                .req_packed_commands(pipeline, offset, count)
+                .map(|r| r.map(|v| v.into_iter().map(resp2).collect()))
+                .boxed(),
             Handle::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
@@ -77,6 +91,46 @@ impl redis::aio::ConnectionLike for Handle {
         }
     }
 }
+
+/// A RESP3 reply as RESP2 gives it, so that the tier reads replies one way whatever the
+/// connection speaks: a script's `true` is 1 and its `false` nil, maps are flat arrays,
+/// sets arrays, doubles and verbatim strings bulk strings. Replies that are the same in both
+/// (bulk strings, integers, nil, arrays of those) pass through without a copy.
+pub fn resp2(v: Value) -> Value {
+    match v {
+        Value::Boolean(true) => Value::Int(1),
+        Value::Boolean(false) => Value::Nil,
+        Value::Array(items) if items.iter().all(is_resp2) => Value::Array(items),
+        Value::Array(items) | Value::Set(items) => {
+            Value::Array(items.into_iter().map(resp2).collect())
+        }
+        Value::Map(pairs) => Value::Array(
+            pairs
+                .into_iter()
+                .flat_map(|(k, v)| [resp2(k), resp2(v)])
+                .collect(),
+        ),
+        Value::Double(d) => Value::BulkString(d.to_string().into_bytes()),
+        Value::VerbatimString { text, .. } => Value::BulkString(text.into_bytes()),
+        Value::BigNumber(n) => Value::BulkString(n),
+        other => other,
+    }
+}
+
+fn is_resp2(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::Nil
+            | Value::Int(_)
+            | Value::BulkString(_)
+            | Value::SimpleString(_)
+            | Value::Okay
+            | Value::ServerError(_)
+    )
+}
+
+/// The pushes of one connection: pub/sub messages, and a disconnection notice when it drops.
+pub type Pushes = UnboundedReceiver<PushInfo>;
 
 /// Why no handle could be had.
 #[derive(Debug, Clone)]
@@ -105,12 +159,21 @@ enum State {
 struct ConnInner {
     state: Mutex<State>,
     generation: std::sync::atomic::AtomicU64,
+    /// The pushes of the connection of that generation, until the bus subscriber takes them
+    /// (RESP3 connections only).
+    pushes: Mutex<Option<(u64, Pushes)>>,
+    /// Single server: connections speak RESP3 (`false` once the server refused `HELLO`).
+    resp3: AtomicBool,
 }
 
 /// What connections are made to.
 #[derive(Clone)]
 enum Target {
-    Single(Box<redis::Client>),
+    /// The same server as RESP3 and as RESP2 (for servers without `HELLO`).
+    Single {
+        resp3: Box<redis::Client>,
+        resp2: Box<redis::Client>,
+    },
     Cluster(Box<ClusterClient>),
 }
 
@@ -135,6 +198,53 @@ fn client(url: &str) -> RedisResult<redis::Client> {
     let info = url.into_connection_info()?;
     let settings = info.redis_settings().clone().set_skip_set_lib_name();
     redis::Client::open(info.set_redis_settings(settings))
+}
+
+/// `client`'s server, spoken to in RESP3.
+fn with_resp3(client: &redis::Client) -> RedisResult<redis::Client> {
+    let info = client.get_connection_info().clone();
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    redis::Client::open(info.set_redis_settings(settings))
+}
+
+/// Opens a single-server connection: RESP3 with its pushes unless the server has refused
+/// `HELLO` before (or refuses it now: then RESP2, remembered in `resp3`).
+async fn open_single(
+    resp3: &redis::Client,
+    resp2: &redis::Client,
+    config: &AsyncConnectionConfig,
+    use_resp3: &AtomicBool,
+) -> RedisResult<(Handle, Option<Pushes>)> {
+    if use_resp3.load(Ordering::Relaxed) {
+        let (tx, rx) = unbounded_channel();
+        let with_pushes = config.clone().set_push_sender(tx);
+        match resp3
+            .get_multiplexed_async_connection_with_config(&with_pushes)
+            .await
+        {
+            Ok(c) => return Ok((Handle::Single(c), Some(rx))),
+            Err(e) if refuses_hello(&e) => use_resp3.store(false, Ordering::Relaxed),
+            Err(e) => return Err(e),
+        }
+    }
+    let c = resp2
+        .get_multiplexed_async_connection_with_config(config)
+        .await?;
+    Ok((Handle::Single(c), None))
+}
+
+/// Whether the handshake failed because the server does not take `HELLO`: older than Redis 6
+/// (which the redis crate recognises), or the command renamed away or denied by an ACL.
+fn refuses_hello(e: &redis::RedisError) -> bool {
+    if e.kind() == ErrorKind::RESP3NotSupported {
+        return true;
+    }
+    let detail = e.detail().unwrap_or_default().to_ascii_lowercase();
+    let code = e.code().unwrap_or_default();
+    detail.contains("hello") && (detail.starts_with("unknown command") || code == "NOPERM")
 }
 
 /// The wait after `failures` failed attempts: 50 ms doubling to 500 ms.
@@ -175,7 +285,10 @@ impl Connection {
             Target::Cluster(Box::new(cluster))
         } else {
             match seeds.first() {
-                Some(c) => Target::Single(Box::new(c.clone())),
+                Some(c) => Target::Single {
+                    resp3: Box::new(with_resp3(c).map_err(invalid)?),
+                    resp2: Box::new(c.clone()),
+                },
                 None => return Err(Error::invalid_option("url", "has no host")),
             }
         };
@@ -194,6 +307,8 @@ impl Connection {
                     last: None,
                 }),
                 generation: std::sync::atomic::AtomicU64::new(0),
+                pushes: Mutex::new(None),
+                resp3: AtomicBool::new(true),
             }),
         })
     }
@@ -238,23 +353,23 @@ impl Connection {
         let shared = self.shared.clone();
         let task = tokio::spawn(async move {
             let result = match target {
-                Target::Single(client) => client
-                    .get_multiplexed_async_connection_with_config(&config)
+                Target::Single { resp3, resp2 } => {
+                    open_single(&resp3, &resp2, &config, &shared.resp3).await
+                }
+                Target::Cluster(client) => client
+                    .get_async_connection()
                     .await
-                    .map(Handle::Single),
-                Target::Cluster(client) => client.get_async_connection().await.map(Handle::Cluster),
+                    .map(|c| (Handle::Cluster(c), None)),
             };
             let mut state = lock(&shared.state);
             if matches!(*state, State::Closed) {
                 return Err(Arc::from("the Redis tier is closed"));
             }
             match result {
-                Ok(h) => {
-                    let gen = shared
-                        .generation
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                        + 1;
+                Ok((h, pushes)) => {
+                    let gen = shared.generation.fetch_add(1, Ordering::Relaxed) + 1;
                     *state = State::Ready(h.clone(), gen);
+                    *lock(&shared.pushes) = pushes.map(|p| (gen, p));
                     Ok((h, gen))
                 }
                 Err(e) => {
@@ -279,6 +394,25 @@ impl Connection {
         .shared()
     }
 
+    /// The pushes of the connection of generation `gen`, if it speaks RESP3 and nobody took
+    /// them yet (the bus subscriber subscribes on that connection).
+    pub fn take_pushes(&self, gen: u64) -> Option<Pushes> {
+        let mut slot = lock(&self.shared.pushes);
+        match slot.take() {
+            Some((g, p)) if g == gen => Some(p),
+            other => {
+                *slot = other;
+                None
+            }
+        }
+    }
+
+    /// Whether single-server connections speak RESP3 (the server took `HELLO`, or has not
+    /// been asked yet).
+    pub fn speaks_resp3(&self) -> bool {
+        !self.is_cluster() && self.shared.resp3.load(Ordering::Relaxed)
+    }
+
     /// Reports that the connection of generation `gen` is broken: the next call reopens.
     pub fn invalidate(&self, gen: u64) {
         let mut state = lock(&self.shared.state);
@@ -294,6 +428,7 @@ impl Connection {
     /// Drops the connection; calls in flight keep their clones until they finish.
     pub fn close(&self) {
         *lock(&self.shared.state) = State::Closed;
+        lock(&self.shared.pushes).take();
     }
 
     /// Whether this is a Redis Cluster (sharded pub/sub; no publishing from scripts).
@@ -321,5 +456,40 @@ mod tests {
         assert_eq!(backoff(4), Duration::from_millis(400));
         assert_eq!(backoff(5), Duration::from_millis(500));
         assert_eq!(backoff(100), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn resp3_replies_read_as_resp2() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        // What scripts return: `true` / `false`, and inside tables.
+        assert_eq!(resp2(Value::Boolean(true)), Value::Int(1));
+        assert_eq!(resp2(Value::Boolean(false)), Value::Nil);
+        assert_eq!(
+            resp2(Value::Array(vec![
+                Value::Int(2),
+                Value::Boolean(false),
+                bulk("7")
+            ])),
+            Value::Array(vec![Value::Int(2), Value::Nil, bulk("7")])
+        );
+        assert_eq!(
+            resp2(Value::Map(vec![(bulk("a"), Value::Double(1.5))])),
+            Value::Array(vec![bulk("a"), bulk("1.5")])
+        );
+        assert_eq!(
+            resp2(Value::Set(vec![Value::Boolean(true)])),
+            Value::Array(vec![Value::Int(1)])
+        );
+        assert_eq!(
+            resp2(Value::VerbatimString {
+                format: redis::VerbatimFormat::Text,
+                text: "x".into()
+            }),
+            bulk("x")
+        );
+        // The same in both: passed through.
+        let mget = Value::Array(vec![bulk("v"), Value::Nil, Value::Int(3)]);
+        assert_eq!(resp2(mget.clone()), mget);
+        assert_eq!(resp2(Value::Okay), Value::Okay);
     }
 }

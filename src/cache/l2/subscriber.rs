@@ -1,7 +1,11 @@
 //! The bus subscriber of one instance: a connection of its own, subscribed to `<prefix>bus`,
 //! that hands other instances' messages to a sink in batches.
 //!
-//! - Single server: a RESP2 pub/sub connection, `SUBSCRIBE`.
+//! - Single server: `SUBSCRIBE` on the tier's own RESP3 connection (the messages arrive as
+//!   pushes beside the replies to the tier's commands; see `conn.rs`). Losing the
+//!   subscription means that connection is gone or stuck: the subscriber marks it broken, so
+//!   the next call and the next subscription open a new one. A server without `HELLO` (older
+//!   than Redis 6) gets a RESP2 pub/sub connection of its own, as the subscriber used to.
 //! - Redis Cluster: sharded pub/sub. The channel's slot lives on one node; the subscriber
 //!   asks a seed node with `SSUBSCRIBE` on a RESP3 connection and follows the `MOVED`
 //!   answer to the owner. If the slot moves or the node goes away, the server ends the
@@ -27,12 +31,12 @@ use futures_util::{FutureExt, StreamExt};
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use redis::{
     AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, ErrorKind, Msg, ProtocolVersion,
-    PushInfo, PushKind, RedisError, RedisResult, Value,
+    PushKind, RedisError, RedisResult, Value,
 };
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio::sync::mpsc::unbounded_channel;
 use tokio::sync::watch;
 
-use crate::cache::l2::conn::backoff;
+use crate::cache::l2::conn::{backoff, ConnectFailure, Handle, Pushes};
 use crate::cache::l2::message::Message;
 use crate::cache::l2::stats::Stats;
 use crate::cache::l2::tier::{InFlight, RedisL2};
@@ -66,10 +70,12 @@ enum Sub {
         ctl: PubSubSink,
         stream: PubSubStream,
     },
-    /// Cluster: RESP3 connection to the node that owns the channel's slot.
-    Shard {
+    /// RESP3: the tier's own connection (`shared`: its generation), or, on a cluster, a
+    /// connection to the node that owns the channel's slot.
+    Push {
         con: MultiplexedConnection,
-        pushes: UnboundedReceiver<PushInfo>,
+        pushes: Pushes,
+        shared: Option<u64>,
     },
 }
 
@@ -78,7 +84,7 @@ impl Sub {
     async fn next(&mut self) -> Option<Msg> {
         match self {
             Sub::Plain { stream, .. } => stream.next().await,
-            Sub::Shard { pushes, .. } => loop {
+            Sub::Push { pushes, .. } => loop {
                 let push = pushes.recv().await?;
                 match push.kind {
                     PushKind::SMessage | PushKind::Message => {
@@ -88,7 +94,9 @@ impl Sub {
                     }
                     // The connection dropped, or the server ended the subscription (the
                     // slot moved to another node).
-                    PushKind::Disconnection | PushKind::SUnsubscribe => return None,
+                    PushKind::Disconnection | PushKind::SUnsubscribe | PushKind::Unsubscribe => {
+                        return None
+                    }
                     _ => {}
                 }
             },
@@ -100,7 +108,7 @@ impl Sub {
         let pong = async {
             match self {
                 Sub::Plain { ctl, .. } => ctl.ping::<Value>().await,
-                Sub::Shard { con, .. } => redis::cmd("PING").query_async::<Value>(con).await,
+                Sub::Push { con, .. } => redis::cmd("PING").query_async::<Value>(con).await,
             }
         };
         matches!(tokio::time::timeout(limit, pong).await, Ok(Ok(_)))
@@ -169,6 +177,10 @@ impl RedisL2 {
             };
             match opened {
                 Ok(Ok(pubsub)) => {
+                    let shared = match &pubsub {
+                        Sub::Push { shared, .. } => *shared,
+                        Sub::Plain { .. } => None,
+                    };
                     // Told before `bus_connected` turns true, so that a receiver that sees it
                     // true has the event queued ahead of any message.
                     let event = if subscribed_before || failures > 0 {
@@ -187,6 +199,10 @@ impl RedisL2 {
                     if let Ended::Stop = ended {
                         return;
                     }
+                    // The tier's connection dropped or stopped answering: calls open a new one.
+                    if let Some(gen) = shared {
+                        self.conn.invalidate(gen);
+                    }
                     // Lost: the first retry waits the shortest backoff.
                     failures = 1;
                 }
@@ -203,6 +219,11 @@ impl RedisL2 {
         if self.conn.is_cluster() {
             return self.open_shard().await;
         }
+        if self.conn.speaks_resp3() {
+            if let Some(sub) = self.open_shared().await? {
+                return Ok(sub);
+            }
+        }
         let Some(client) = self.conn.seeds().first() else {
             return Err(no_seed());
         };
@@ -210,6 +231,41 @@ impl RedisL2 {
         pubsub.subscribe(self.keys.bus_channel()).await?;
         let (ctl, stream) = pubsub.split();
         Ok(Sub::Plain { ctl, stream })
+    }
+
+    /// `SUBSCRIBE` on the tier's own connection (opening it if needed). `None` if the server
+    /// turned out not to speak RESP3.
+    async fn open_shared(&self) -> RedisResult<Option<Sub>> {
+        let (handle, gen) = self.conn.handle().await.map_err(|f| {
+            let why = match f {
+                ConnectFailure::Closed => "the Redis tier is closed".into(),
+                ConnectFailure::Backoff(m) | ConnectFailure::Failed(m) => m.to_string(),
+            };
+            RedisError::from((ErrorKind::Io, "cannot connect to Redis", why))
+        })?;
+        let Handle::Single(mut con) = handle else {
+            return Err(no_seed());
+        };
+        let Some(pushes) = self.conn.take_pushes(gen) else {
+            if !self.conn.speaks_resp3() {
+                return Ok(None);
+            }
+            // Its pushes went to an earlier subscription, now lost: use a new connection.
+            self.conn.invalidate(gen);
+            return Err(RedisError::from((
+                ErrorKind::Io,
+                "the connection's subscription was lost",
+            )));
+        };
+        if let Err(e) = con.subscribe(self.keys.bus_channel()).await {
+            self.conn.invalidate(gen);
+            return Err(e);
+        }
+        Ok(Some(Sub::Push {
+            con,
+            pushes,
+            shared: Some(gen),
+        }))
     }
 
     /// `SSUBSCRIBE` on the node that owns the bus channel: asks each seed in turn and
@@ -256,7 +312,11 @@ impl RedisL2 {
             .arg(self.keys.bus_channel())
             .exec_async(&mut con)
             .await?;
-        Ok(Sub::Shard { con, pushes })
+        Ok(Sub::Push {
+            con,
+            pushes,
+            shared: None,
+        })
     }
 
     /// Hands messages over until the connection is lost or stop is asked.
