@@ -108,6 +108,71 @@ test('getMany fetches all L1 misses in ONE round trip to Redis', async () => {
   }
 })
 
+test('gets issued in the same tick share one MGET (at most 32 keys each); each answers its own key', async () => {
+  const server = await startRedis()
+  const a = cacheOn(server.url)
+  const b = cacheOn(server.url, { l2TimeoutMs: 5000 })
+  try {
+    for (let i = 0; i < 70; i++) await a.set(`k${i}`, { i })
+    const mget0 = await calls(server, 'mget')
+    // 70 gets of different keys (and two of missing ones) in one tick: 72 keys, 3 batches.
+    const ids = [...Array.from({ length: 70 }, (_, i) => `k${i}`), 'none-1', 'none-2']
+    const got = await Promise.all(ids.map((id) => b.get(id)))
+    assert.deepEqual(got, ids.map((_, i) => (i < 70 ? { i } : null)))
+    assert.equal((await calls(server, 'mget')) - mget0, 3, '32 + 32 + 8 keys')
+    assert.equal(b.getStats().l2Hits, 70)
+    assert.deepEqual(b.peek('k5'), { i: 5 }, 'a batched hit warms L1 as a lone one does')
+    // A lone get is a read of its own, in the next microtask.
+    const mget2 = await calls(server, 'mget')
+    assert.deepEqual(await b.get('k69'), { i: 69 }, 'from L1')
+    assert.equal((await calls(server, 'mget')) - mget2, 0)
+    const d = cacheOn(server.url)
+    try {
+      assert.deepEqual(await d.get('k69'), { i: 69 })
+      assert.equal((await calls(server, 'mget')) - mget2, 1)
+    } finally {
+      await d.close()
+    }
+  } finally {
+    await a.close()
+    await b.close()
+    await server.stop()
+  }
+})
+
+test('a batch whose read fails answers every get in it as a miss, counted once per get, without a caller error', async () => {
+  const server = await startRedis()
+  const a = cacheOn(server.url)
+  try {
+    await a.set('k1', { i: 1 })
+    await a.set('k2', { i: 2 })
+  } finally {
+    await a.close()
+  }
+  /** @type {string[][]} */
+  const batches = []
+  const tier = new RedisTier({ url: server.url, timeoutMs: 5000 })
+  const failing = {
+    read: (/** @type {string} */ k) => tier.read(k),
+    readMany: (/** @type {string[]} */ keys) => { batches.push(keys); return Promise.reject(new Error('boom')) },
+    write: tier.write.bind(tier), fill: tier.fill.bind(tier), del: tier.del.bind(tier),
+    invalidateTag: tier.invalidateTag.bind(tier), health: tier.health.bind(tier), close: tier.close.bind(tier),
+  }
+  const { kL2Tier } = await import('../lib/cache/l2-seam.js')
+  const c = new ConversationCache({ [kL2Tier]: failing })
+  try {
+    assert.deepEqual(await Promise.all([c.get('k1'), c.get('k2'), c.get('k3')]), [null, null, null])
+    assert.deepEqual(batches, [['k1', 'k2', 'k3']])
+    const s = c.getStats()
+    assert.equal(s.redisErrors, 3)
+    assert.equal(s.misses, 3)
+    assert.deepEqual(await c.get('k1'), { i: 1 }, 'a lone get uses read')
+  } finally {
+    await c.close()
+    await server.stop()
+  }
+})
+
 test('cold start: a brand-new instance in a SEPARATE process gets an L2 hit without calling its loader', async () => {
   const server = await startRedis()
   const a = cacheOn(server.url)

@@ -23,6 +23,7 @@ const { serializeAsync, serializeToPayload, RedisTier } = require('../../index.j
 const { newCounters, toStats, toFamilies } = require('./stats.js')
 const { kL2Tier, createL2 } = require('./l2-seam.js')
 const { Floors, subscribe } = require('./bus.js')
+const { ReadBatcher } = require('./read-batch.js')
 const { createDistributed, IN_PROCESS } = require('./distributed.js')
 
 /** What L1 holds for "the loader found nothing" (negative caching); answered as null. */
@@ -39,6 +40,8 @@ class ConversationCache {
   #l1
   /** @type {import('./l2-seam.js').L2Tier | null} */
   #l2
+  /** @type {ReadBatcher | null} L2 reads of one tick sent together (null: L1 only) */
+  #reads = null
   #flights = new SingleFlight()
   #writes = new KeyedQueue()
   /** @type {ReturnType<typeof createDistributed>} update's distributed lock (null: no Redis) */
@@ -76,6 +79,7 @@ class ConversationCache {
     this.#o = normalizeOptions(options)
     this.#l1 = new L1(this.#o)
     this.#l2 = /** @type {any} */ (options?.[kL2Tier]) ?? createL2(this.#o)
+    if (this.#l2 !== null) this.#reads = new ReadBatcher(this.#l2)
     // Other instances' changes (the subscription holds the cache only weakly).
     const self = new WeakRef(this)
     this.#busPending = subscribe(this.#l2, () => self.deref()?.#busHandlers)
@@ -605,11 +609,10 @@ class ConversationCache {
    * @returns {Promise<{ hit: { value: {}, size: number } | undefined, version: number | null } | undefined>}
    */
   async #readL2(key) {
-    const l2 = /** @type {import('./l2-seam.js').L2Tier} */ (this.#l2)
     const t0 = performance.now()
     let r
     try {
-      r = await l2.read(key)
+      r = await /** @type {ReadBatcher} */ (this.#reads).read(key)
     } catch (e) {
       this.#readFailed(e)
       return undefined
@@ -646,13 +649,12 @@ class ConversationCache {
    * @returns {Promise<unknown>}
    */
   #getFromL2(key) {
-    const l2 = /** @type {import('./l2-seam.js').L2Tier} */ (this.#l2)
     const seq = this.#writeSeq
     const t0 = performance.now()
     /** @type {Promise<import('./l2-seam.js').L2Read | null>} */
     let read
     try {
-      read = l2.read(key)
+      read = /** @type {ReadBatcher} */ (this.#reads).read(key)
     } catch (e) {
       read = Promise.reject(e)
     }
