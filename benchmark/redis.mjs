@@ -169,7 +169,9 @@ async function main() {
     const comp = {}
     for (const [name] of sizes) {
       const n = N(name === '1 MB' ? 200 : 1000)
-      const stored = Number((await server.command('STRLEN', `lz4:${name}`)).slice(1))
+      await tierLz4.set(name, json[name])
+      // The tiers' keys carry the thread id as a hash tag: `<prefix>{<id>}`.
+      const stored = Number((await server.command('STRLEN', `lz4:{${name}}`)).slice(1))
       const plain = Number((await server.command('STRLEN', `agent-core:conv:{${name}}`)).slice(1))
       const [g0, g] = await latencyPair(() => tier.get(name), () => tierLz4.get(name), n)
       const [s0, s] = await latencyPair(() => tier.set(name, json[name]), () => tierLz4.set(name, json[name]), n)
