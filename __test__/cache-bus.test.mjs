@@ -33,11 +33,8 @@ test('version floors: nothing is refused before an announcement; after one, only
   assert.equal(f.admits('a', 4), true)
 })
 
-test('a change in one instance drops the other instance\'s copy; its own copy stays', async () => {
-  const server = await startRedis()
-  const a = await connectedCache(server.url)
-  const b = await connectedCache(server.url)
-  try {
+test('a change in one instance drops the other instance\'s copy; its own copy stays', () =>
+  twoCaches({}, async ({ a, b }) => {
     await a.set('k', { rev: 1 })
     assert.deepEqual(await b.get('k'), { rev: 1 })
     assert.deepEqual(b.peek('k'), { rev: 1 }, 'b holds rev 1')
@@ -64,12 +61,7 @@ test('a change in one instance drops the other instance\'s copy; its own copy st
     assert.equal(s.busResyncs, 0)
     assert.match(b.metrics(), /agent_core_cache_bus_invalidations_total\{tier="l1"\} 4/)
     assert.match(b.metrics(), /agent_core_cache_bus_connected\{tier="l2"\} 1/)
-  } finally {
-    await a.close()
-    await b.close()
-    await server.stop()
-  }
-})
+  }))
 
 test('a late message never evicts a newer copy; a newer one does', async () => {
   const server = await startRedis()
@@ -220,48 +212,46 @@ async function clients(server) {
   return Number(/connected_clients:(\d+)/.exec(await server.command('INFO', 'clients'))?.[1]) - 1
 }
 
-test('an instance makes one connection to a single server: its subscription and its commands share it', async () => {
-  const server = await startRedis()
+/**
+ * Runs `body` with two subscribed caches `a` and `b` on a fresh redis-server started with
+ * `opts`, and closes everything after.
+ * @param {Parameters<typeof startRedis>[0]} opts
+ * @param {(t: { server: Awaited<ReturnType<typeof startRedis>>, a: ConversationCache, b: ConversationCache }) => Promise<void>} body
+ */
+async function twoCaches(opts, body) {
+  const server = await startRedis(opts)
   const a = await connectedCache(server.url)
   const b = await connectedCache(server.url)
   try {
-    await a.set('k', { rev: 1 })
-    assert.deepEqual(await b.get('k'), { rev: 1 })
-    assert.equal(await clients(server), 2, 'one connection per instance')
-    await a.set('k', { rev: 2 })
-    assert.ok(await until(() => b.peek('k') === undefined), 'b heard of the change')
-    assert.deepEqual(await b.get('k'), { rev: 2 })
-    assert.equal(await clients(server), 2)
+    await body({ server, a, b })
   } finally {
     await a.close()
     await b.close()
     await server.stop()
   }
-})
+}
 
-test('a server without RESP3 (older than Redis 6): the subscriber has a connection of its own, and everything works', async () => {
-  const server = await startRedis({ args: NO_HELLO })
-  const a = await connectedCache(server.url)
-  const b = await connectedCache(server.url)
-  try {
-    await a.set('k', { rev: 1 })
-    assert.deepEqual(await b.get('k'), { rev: 1 })
-    assert.deepEqual(await b.getOrLoad('m', async () => ({ loaded: 1 })), { loaded: 1 })
-    assert.deepEqual(await a.getOrLoad('m', async () => ({ loaded: 2 })), { loaded: 1 }, 'an L2 hit')
-    assert.equal(await clients(server), 4, 'two connections per instance')
-    await a.set('k', { rev: 2 })
-    assert.ok(await until(() => b.peek('k') === undefined), 'b heard of the change')
-    assert.deepEqual(await b.get('k'), { rev: 2 })
-    await a.update('k', (v) => ({ rev: /** @type {any} */ (v).rev + 1 }))
-    assert.ok(await until(() => b.peek('k') === undefined))
-    assert.deepEqual(await b.get('k'), { rev: 3 })
-    assert.equal(a.getStats().redisErrors + b.getStats().redisErrors, 0)
-  } finally {
-    await a.close()
-    await b.close()
-    await server.stop()
-  }
-})
+for (const [label, opts, perInstance] of /** @type {const} */ ([
+  ['a single server: one connection per instance, its subscription and its commands share it', {}, 1],
+  ['a server without RESP3 (older than Redis 6): the subscriber has a connection of its own', { args: NO_HELLO }, 2],
+])) {
+  test(`${label}; reads, writes, scripts and the bus all work`, () =>
+    twoCaches(opts, async ({ server, a, b }) => {
+      await a.set('k', { rev: 1 })
+      assert.deepEqual(await b.get('k'), { rev: 1 })
+      assert.deepEqual(await b.getOrLoad('m', async () => ({ loaded: 1 })), { loaded: 1 })
+      assert.deepEqual(await a.getOrLoad('m', async () => ({ loaded: 2 })), { loaded: 1 }, 'an L2 hit')
+      assert.equal(await clients(server), 2 * perInstance)
+      await a.set('k', { rev: 2 })
+      assert.ok(await until(() => b.peek('k') === undefined), 'b heard of the change')
+      assert.deepEqual(await b.get('k'), { rev: 2 })
+      await a.update('k', (v) => ({ rev: /** @type {any} */ (v).rev + 1 }))
+      assert.ok(await until(() => b.peek('k') === undefined), 'and of the update')
+      assert.deepEqual(await b.get('k'), { rev: 3 })
+      assert.equal(await clients(server), 2 * perInstance)
+      assert.equal(a.getStats().redisErrors + b.getStats().redisErrors, 0)
+    }))
+}
 
 test('what an instance held before its first subscription was in place is dropped once it is: a change made in between is not missed', () =>
   throughGate(async ({ gate, writer, a }) => {

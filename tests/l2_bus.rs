@@ -68,33 +68,26 @@ async fn next(rx: &mut UnboundedReceiver<BusEvent>) -> BusEvent {
         .expect("subscriber ended")
 }
 
+/// Asserts that the next event is the change of `key` to `version`.
+async fn expect_change(rx: &mut UnboundedReceiver<BusEvent>, key: &str, version: u64) {
+    assert_eq!(
+        next(rx).await,
+        BusEvent::Changed {
+            key: key.into(),
+            version
+        }
+    );
+}
+
 async fn changes_arrive_with_their_versions_and_own_messages_are_ignored(server: Backend) {
     let (a, b, mut rx) = writer_and_listener(server.url()).await;
 
     let v = a.write("k", b"1", None, Tags::Keep).await.unwrap().unwrap();
-    assert_eq!(
-        next(&mut rx).await,
-        BusEvent::Changed {
-            key: "k".into(),
-            version: v
-        }
-    );
+    expect_change(&mut rx, "k", v).await;
     let inv = a.invalidate("k", None).await.unwrap().unwrap();
-    assert_eq!(
-        next(&mut rx).await,
-        BusEvent::Changed {
-            key: "k".into(),
-            version: inv.version
-        }
-    );
+    expect_change(&mut rx, "k", inv.version).await;
     assert!(a.publish("x", 7, Kind::Write).await);
-    assert_eq!(
-        next(&mut rx).await,
-        BusEvent::Changed {
-            key: "x".into(),
-            version: 7
-        }
-    );
+    expect_change(&mut rx, "x", 7).await;
     // b's own writes, and foreign text on the channel, never reach its sink.
     b.write("own", b"1", None, Tags::Keep)
         .await
@@ -112,13 +105,7 @@ async fn changes_arrive_with_their_versions_and_own_messages_are_ignored(server:
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        next(&mut rx).await,
-        BusEvent::Changed {
-            key: "last".into(),
-            version: v2
-        }
-    );
+    expect_change(&mut rx, "last", v2).await;
     let s = b.stats();
     assert_eq!((s.bus_received, s.bus_own, s.bus_resyncs), (4, 1, 0));
     assert_eq!(a.stats().published, 4);
@@ -139,13 +126,7 @@ async fn a_restart_is_followed_by_a_resync_before_any_later_message(mut server: 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(
-        next(&mut rx).await,
-        BusEvent::Changed {
-            key: "k".into(),
-            version: v
-        }
-    );
+    expect_change(&mut rx, "k", v).await;
     a.close().await;
     b.close().await;
 }
@@ -169,13 +150,7 @@ async fn on_a_single_server_the_subscriber_rides_the_tiers_own_connection() {
         "commands run on the subscribed connection"
     );
     let v = a.write("k", b"1", None, Tags::Keep).await.unwrap().unwrap();
-    assert_eq!(
-        next(&mut rx).await,
-        BusEvent::Changed {
-            key: "k".into(),
-            version: v
-        }
-    );
+    expect_change(&mut rx, "k", v).await;
     assert_eq!(server.clients(), 2, "one for a, one for b");
     // Killing that one connection ends the subscription too: b re-subscribes on a new
     // connection, which its commands use as well.
@@ -204,22 +179,10 @@ async fn a_server_without_hello_gets_a_subscriber_connection_of_its_own() {
     assert_eq!(b.get("own").await.unwrap().as_deref(), Some("1"));
     assert_eq!(server.clients(), 2, "b: commands and its subscriber apart");
     let v = a.write("k", b"1", None, Tags::Keep).await.unwrap().unwrap();
-    assert_eq!(
-        next(&mut rx).await,
-        BusEvent::Changed {
-            key: "k".into(),
-            version: v
-        }
-    );
+    expect_change(&mut rx, "k", v).await;
     // Scripts' replies read the same (a getOrLoad-style fill, an invalidation).
     let inv = a.invalidate("k", None).await.unwrap().unwrap();
-    assert_eq!(
-        next(&mut rx).await,
-        BusEvent::Changed {
-            key: "k".into(),
-            version: inv.version
-        }
-    );
+    expect_change(&mut rx, "k", inv.version).await;
     assert_eq!(b.stats().redis_errors, 0);
     a.close().await;
     b.close().await;
@@ -291,13 +254,7 @@ async fn cluster_an_announcement_redis_refused_is_published_again() {
     bus_node.raw_str(&["ACL", "SETUSER", "default", "+spublish"]);
     // a's own subscriber drives the second attempt (within its 1 s tick).
     let _a_rx = subscribe(&a);
-    assert_eq!(
-        next(&mut rx).await,
-        BusEvent::Changed {
-            key: id.clone(),
-            version: v
-        }
-    );
+    expect_change(&mut rx, &id, v).await;
     a.close().await;
     b.close().await;
 }
@@ -313,13 +270,7 @@ async fn cluster_a_write_without_an_answer_is_announced_with_version_zero() {
     let node = cluster.node_of(&format!("agent-core:conv:{{{id}}}"));
     node.raw_str(&["CLIENT", "PAUSE", "300", "WRITE"]);
     assert_eq!(a.write(&id, b"2", None, Tags::Keep).await.unwrap(), None);
-    assert_eq!(
-        next(&mut rx).await,
-        BusEvent::Changed {
-            key: id.clone(),
-            version: 0
-        }
-    );
+    expect_change(&mut rx, &id, 0).await;
     a.close().await;
     b.close().await;
 }
