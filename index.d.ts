@@ -38,12 +38,12 @@ export declare class CacheMetrics {
  */
 export declare class RedisTier {
   /**
-   * Starts this tier's invalidation-bus subscriber (its own connection, reconnecting by
-   * itself): `onEvents` receives other instances' changes in batches, in order, a
-   * `'subscribed'` event once the first subscription is in place, and a `'resync'` event
-   * after every re-subscription (and instead of `'subscribed'` when the first one needed
-   * retries). It must not throw. Never keeps the process alive; ends with `close()`. Once
-   * per tier.
+   * Starts this tier's invalidation-bus subscriber (on a single server it subscribes on the
+   * tier's connection, opening it now; reconnects by itself): `onEvents` receives other
+   * instances' changes in batches, in order, a `'subscribed'` event once the first
+   * subscription is in place, and a `'resync'` event after every re-subscription (and
+   * instead of `'subscribed'` when the first one needed retries). It must not throw. Never
+   * keeps the process alive; ends with `close()`. Once per tier.
    */
   subscribe(onEvents: (events: RedisBusEvent[]) => void): void
   /** Whether the bus subscriber is subscribed right now. */

@@ -48,12 +48,12 @@ fn signal(kind: &str) -> RedisBusEvent {
 
 #[napi]
 impl RedisTier {
-    /// Starts this tier's invalidation-bus subscriber (its own connection, reconnecting by
-    /// itself): `onEvents` receives other instances' changes in batches, in order, a
-    /// `'subscribed'` event once the first subscription is in place, and a `'resync'` event
-    /// after every re-subscription (and instead of `'subscribed'` when the first one needed
-    /// retries). It must not throw. Never keeps the process alive; ends with `close()`. Once
-    /// per tier.
+    /// Starts this tier's invalidation-bus subscriber (on a single server it subscribes on the
+    /// tier's connection, opening it now; reconnects by itself): `onEvents` receives other
+    /// instances' changes in batches, in order, a `'subscribed'` event once the first
+    /// subscription is in place, and a `'resync'` event after every re-subscription (and
+    /// instead of `'subscribed'` when the first one needed retries). It must not throw. Never
+    /// keeps the process alive; ends with `close()`. Once per tier.
     #[napi(ts_args_type = "onEvents: (events: RedisBusEvent[]) => void")]
     pub fn subscribe(&self, env: Env, on_events: Function<Vec<RedisBusEvent>, ()>) -> Result<()> {
         let tsfn = on_events

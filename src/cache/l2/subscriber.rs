@@ -1,5 +1,5 @@
-//! The bus subscriber of one instance: a connection of its own, subscribed to `<prefix>bus`,
-//! that hands other instances' messages to a sink in batches.
+//! The bus subscriber of one instance: a subscription to `<prefix>bus` that hands other
+//! instances' messages to a sink in batches.
 //!
 //! - Single server: `SUBSCRIBE` on the tier's own RESP3 connection (the messages arrive as
 //!   pushes beside the replies to the tier's commands; see `conn.rs`). Losing the
