@@ -121,8 +121,9 @@ test('a lost subscription drops the whole L1 once re-subscribed, and is counted'
 
 /**
  * A TCP proxy to `port` that holds back what a client sends on a connection whose first
- * command is SUBSCRIBE until `release()` (the server must refuse HELLO, see throughGate): the bus subscriber of a cache connected through it
- * stays unsubscribed while its command connection works. Between `holdReplies()` and
+ * command is SUBSCRIBE until `release()` (the server must refuse HELLO, see throughGate):
+ * the bus subscriber of a cache connected through it stays unsubscribed while its command
+ * connection works. Between `holdReplies()` and
  * `passReplies()`, Redis's answers on the other connections are held back too.
  * @param {number} port
  */

@@ -651,14 +651,8 @@ class ConversationCache {
   #getFromL2(key) {
     const seq = this.#writeSeq
     const t0 = performance.now()
-    /** @type {Promise<import('./l2-seam.js').L2Read | null>} */
-    let read
-    try {
-      read = /** @type {ReadBatcher} */ (this.#reads).read(key)
-    } catch (e) {
-      read = Promise.reject(e)
-    }
-    return read.then(
+    // The batcher never throws: a failed read is a rejection, handled below.
+    return /** @type {ReadBatcher} */ (this.#reads).read(key).then(
       (r) => {
         this.#latency.l2.add(performance.now() - t0)
         const hit = r === null ? undefined : this.#parseL2(key, r.json)

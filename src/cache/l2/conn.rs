@@ -143,6 +143,16 @@ pub enum ConnectFailure {
     Failed(Arc<str>),
 }
 
+impl ConnectFailure {
+    /// Why, in words (the driver's message is not yet redacted).
+    pub fn reason(&self) -> String {
+        match self {
+            ConnectFailure::Closed => "the Redis tier is closed".to_string(),
+            ConnectFailure::Backoff(m) | ConnectFailure::Failed(m) => m.to_string(),
+        }
+    }
+}
+
 type Opening = Shared<BoxFuture<'static, std::result::Result<(Handle, u64), Arc<str>>>>;
 
 enum State {
@@ -200,9 +210,8 @@ fn client(url: &str) -> RedisResult<redis::Client> {
     redis::Client::open(info.set_redis_settings(settings))
 }
 
-/// `client`'s server, spoken to in RESP3.
-fn with_resp3(client: &redis::Client) -> RedisResult<redis::Client> {
-    let info = client.get_connection_info().clone();
+/// A client for `info`'s server that speaks RESP3 (pushes: pub/sub beside the replies).
+pub(super) fn resp3_client(info: redis::ConnectionInfo) -> RedisResult<redis::Client> {
     let settings = info
         .redis_settings()
         .clone()
@@ -286,7 +295,9 @@ impl Connection {
         } else {
             match seeds.first() {
                 Some(c) => Target::Single {
-                    resp3: Box::new(with_resp3(c).map_err(invalid)?),
+                    resp3: Box::new(
+                        resp3_client(c.get_connection_info().clone()).map_err(invalid)?,
+                    ),
                     resp2: Box::new(c.clone()),
                 },
                 None => return Err(Error::invalid_option("url", "has no host")),

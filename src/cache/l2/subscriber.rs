@@ -30,13 +30,13 @@ use std::time::Duration;
 use futures_util::{FutureExt, StreamExt};
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use redis::{
-    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, ErrorKind, Msg, ProtocolVersion,
-    PushKind, RedisError, RedisResult, Value,
+    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, ErrorKind, Msg, PushKind, RedisError,
+    RedisResult, Value,
 };
 use tokio::sync::mpsc::unbounded_channel;
 use tokio::sync::watch;
 
-use crate::cache::l2::conn::{backoff, ConnectFailure, Handle, Pushes};
+use crate::cache::l2::conn::{backoff, resp3_client, Handle, Pushes};
 use crate::cache::l2::message::Message;
 use crate::cache::l2::stats::Stats;
 use crate::cache::l2::tier::{InFlight, RedisL2};
@@ -237,11 +237,7 @@ impl RedisL2 {
     /// turned out not to speak RESP3.
     async fn open_shared(&self) -> RedisResult<Option<Sub>> {
         let (handle, gen) = self.conn.handle().await.map_err(|f| {
-            let why = match f {
-                ConnectFailure::Closed => "the Redis tier is closed".into(),
-                ConnectFailure::Backoff(m) | ConnectFailure::Failed(m) => m.to_string(),
-            };
-            RedisError::from((ErrorKind::Io, "cannot connect to Redis", why))
+            RedisError::from((ErrorKind::Io, "cannot connect to Redis", f.reason()))
         })?;
         let Handle::Single(mut con) = handle else {
             return Err(no_seed());
@@ -294,11 +290,7 @@ impl RedisL2 {
     }
 
     async fn try_shard(&self, info: ConnectionInfo) -> RedisResult<Sub> {
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(settings))?;
+        let client = resp3_client(info)?;
         let (tx, pushes) = unbounded_channel();
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.cfg.connect_timeout))

@@ -284,10 +284,7 @@ impl RedisL2 {
         let started = Instant::now();
         let _in_flight = InFlight::new(self);
         let ping = async {
-            let (mut h, _) = self.conn.handle().await.map_err(|f| match f {
-                ConnectFailure::Closed => "the Redis tier is closed".to_string(),
-                ConnectFailure::Backoff(m) | ConnectFailure::Failed(m) => m.to_string(),
-            })?;
+            let (mut h, _) = self.conn.handle().await.map_err(|f| f.reason())?;
             h.query(&redis::cmd("PING"))
                 .await
                 .map_err(|e| format!("Redis PING failed: {e}"))
