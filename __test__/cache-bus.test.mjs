@@ -284,6 +284,10 @@ test('a read under way when the first subscription comes in is answered but not 
     // Loads getOrLoad's read script into Redis, so that a's first EVALSHA is answered at once
     // (a NOSCRIPT answer held in the gate would delay the read past the writes below).
     await writer.getOrLoad('prime', async () => ({}))
+    // a's command connection is open (its HELLO refused, so RESP2) before replies are held:
+    // else the refusal waits in the gate, and so does the subscriber, which must learn it
+    // before it opens its own connection (a loaded machine was that slow).
+    assert.equal((await a.health()).l2.state, 'up')
     gate.holdReplies()
     const reading = a.get('k')
     let loads = 0
