@@ -332,11 +332,17 @@ export interface RedisBusEvent {
    * `'resync'`: the subscriber re-subscribed after losing its connection (or subscribed for
    * the first time after failed attempts) and may have missed messages: drop everything
    * held; `'subscribed'`: the first subscription is in place at the first attempt: what
-   * was read or written before it may have missed a change.
+   * was read or written before it may have missed a change, unless `ordered`.
    */
   kind: 'changed' | 'resync' | 'subscribed'
   key?: string
   version?: number
+  /**
+   * With `'subscribed'`: the `SUBSCRIBE` went ahead of every command this tier sent (one
+   * RESP3 connection on a single server, armed before it opened), so nothing read or
+   * written through the tier before the event missed a change.
+   */
+  ordered?: boolean
 }
 
 /** How {@link RedisTier.fill} went. */

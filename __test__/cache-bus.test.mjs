@@ -254,6 +254,66 @@ for (const [label, opts, perInstance] of /** @type {const} */ ([
     }))
 }
 
+/**
+ * The commands Redis runs from now on, as MONITOR reports them: `lines()` gives
+ * `{ client, args }` per command (client = "host:port" of the connection that sent it).
+ * @param {number} port
+ */
+async function monitor(port) {
+  const sock = connect(port, '127.0.0.1')
+  let text = ''
+  sock.on('data', (d) => (text += d.toString('latin1')))
+  sock.write('MONITOR\r\n')
+  assert.ok(await until(() => text.startsWith('+OK\r\n')), 'MONITOR answered')
+  return {
+    lines() {
+      return [...text.matchAll(/^\+[\d.]+ \[\d+ ([^\]]+)\] (.*)$/gm)].map((m) => ({
+        client: m[1],
+        args: [...m[2].matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((a) => a[1]),
+      }))
+    },
+    close() {
+      sock.destroy()
+    },
+  }
+}
+
+test('on a single server the SUBSCRIBE goes ahead of every command: a cold start\'s first read and write stay in L1, and later changes are heard', async () => {
+  const server = await startRedis()
+  const writer = await connectedCache(server.url)
+  const mon = await monitor(server.port)
+  /** @type {ConversationCache | null} */
+  let a = null
+  try {
+    await writer.set('k', { rev: 1 })
+    // A cold start: the first read comes right after the constructor, in its tick, then a
+    // write (after the read: a write under way keeps any read from warming L1).
+    a = new ConversationCache({ redisUrl: server.url })
+    assert.deepEqual(await a.get('k'), { rev: 1 })
+    await a.set('j', { rev: 1 })
+    await subscribed(a)
+    assert.deepEqual(a.peek('k'), { rev: 1 }, 'the read before the subscription event is kept')
+    assert.deepEqual(a.peek('j'), { rev: 1 }, 'so is the write')
+    assert.equal(a.getStats().busResyncs, 0)
+    // On a's connection Redis ran the SUBSCRIBE before any command of the cache.
+    const subs = mon.lines().filter((l) => l.args[0] === 'SUBSCRIBE')
+    assert.equal(subs.length, 1, "a's subscription (the writer's came before MONITOR)")
+    const ofA = mon.lines().filter((l) => l.client === subs[0].client).map((l) => l.args[0])
+    assert.deepEqual(ofA.slice(0, 2), ['HELLO', 'SUBSCRIBE'], ofA.join(' '))
+    assert.ok(ofA.includes('MGET') && (ofA.includes('EVALSHA') || ofA.includes('EVAL')), ofA.join(' '))
+    // From now on a hears of changes as usual.
+    await writer.set('k', { rev: 2 })
+    assert.ok(await until(() => a?.peek('k') === undefined), 'a dropped rev 1 on the message')
+    assert.deepEqual(await a.get('k'), { rev: 2 })
+    assert.equal(a.getStats().redisErrors, 0)
+  } finally {
+    mon.close()
+    await a?.close()
+    await writer.close()
+    await server.stop()
+  }
+})
+
 test('what an instance held before its first subscription was in place is dropped once it is: a change made in between is not missed', () =>
   throughGate(async ({ gate, writer, a }) => {
     await writer.set('k', { rev: 1 })

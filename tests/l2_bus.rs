@@ -38,9 +38,11 @@ fn subscribe(t: &Arc<RedisL2>) -> UnboundedReceiver<BusEvent> {
 }
 
 /// Two tiers on `url`: `a` writes, `b` listens (subscribed when this returns, its
-/// `Subscribed` event taken).
+/// `Subscribed` event taken). `ordered`: what that event must say (a single server: the
+/// SUBSCRIBE went first on the tier's connection).
 async fn writer_and_listener(
     url: String,
+    ordered: bool,
 ) -> (Arc<RedisL2>, Arc<RedisL2>, UnboundedReceiver<BusEvent>) {
     let a = tier(url.clone());
     let b = tier(url);
@@ -48,7 +50,7 @@ async fn writer_and_listener(
     until_connected(&b).await;
     // The first subscription, at the first attempt, is announced as such, before anything
     // else, and is not a resync.
-    assert_eq!(next(&mut rx).await, BusEvent::Subscribed);
+    assert_eq!(next(&mut rx).await, BusEvent::Subscribed { ordered });
     assert_eq!(b.stats().bus_resyncs, 0);
     (a, b, rx)
 }
@@ -80,7 +82,7 @@ async fn expect_change(rx: &mut UnboundedReceiver<BusEvent>, key: &str, version:
 }
 
 async fn changes_arrive_with_their_versions_and_own_messages_are_ignored(server: Backend) {
-    let (a, b, mut rx) = writer_and_listener(server.url()).await;
+    let (a, b, mut rx) = writer_and_listener(server.url(), !server.is_cluster()).await;
 
     let v = a.write("k", b"1", None, Tags::Keep).await.unwrap().unwrap();
     expect_change(&mut rx, "k", v).await;
@@ -114,7 +116,7 @@ async fn changes_arrive_with_their_versions_and_own_messages_are_ignored(server:
 }
 
 async fn a_restart_is_followed_by_a_resync_before_any_later_message(mut server: Backend) {
-    let (a, b, mut rx) = writer_and_listener(server.url()).await;
+    let (a, b, mut rx) = writer_and_listener(server.url(), !server.is_cluster()).await;
     server.restart_node_of(CHANNEL);
     assert_eq!(next(&mut rx).await, BusEvent::Resync);
     assert_eq!(b.stats().bus_resyncs, 1);
@@ -134,7 +136,7 @@ async fn a_restart_is_followed_by_a_resync_before_any_later_message(mut server: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_single_server_the_subscriber_rides_the_tiers_own_connection() {
     let server = RedisServer::start();
-    let (a, b, mut rx) = writer_and_listener(server.url()).await;
+    let (a, b, mut rx) = writer_and_listener(server.url(), true).await;
     assert_eq!(
         server.clients(),
         1,
@@ -171,7 +173,8 @@ async fn a_server_without_hello_gets_a_subscriber_connection_of_its_own() {
         args: vec!["--rename-command".into(), "HELLO".into(), "".into()],
         ..Default::default()
     });
-    let (a, b, mut rx) = writer_and_listener(server.url()).await;
+    // Not ordered: the SUBSCRIBE goes on a connection of its own.
+    let (a, b, mut rx) = writer_and_listener(server.url(), false).await;
     b.write("own", b"1", None, Tags::Keep)
         .await
         .unwrap()
@@ -206,7 +209,12 @@ async fn close_ends_the_subscriber_and_its_connection(server: Backend) {
     let b = tier(server.url());
     let mut rx = subscribe(&b);
     until_connected(&b).await;
-    assert_eq!(next(&mut rx).await, BusEvent::Subscribed);
+    assert_eq!(
+        next(&mut rx).await,
+        BusEvent::Subscribed {
+            ordered: !server.is_cluster()
+        }
+    );
     let node = server.node_of(CHANNEL);
     assert_eq!(node.clients(), 1);
     assert!(
@@ -239,7 +247,7 @@ fn cluster_with_remote_thread() -> (Backend, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_an_announcement_redis_refused_is_published_again() {
     let (cluster, id) = cluster_with_remote_thread();
-    let (a, b, mut rx) = writer_and_listener(cluster.url()).await;
+    let (a, b, mut rx) = writer_and_listener(cluster.url(), false).await;
     let bus_node = cluster.node_of(CHANNEL);
     bus_node.raw_str(&["ACL", "SETUSER", "default", "-spublish"]);
     // The write itself (on another node) goes through; its announcement is refused.
@@ -262,7 +270,7 @@ async fn cluster_an_announcement_redis_refused_is_published_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_a_write_without_an_answer_is_announced_with_version_zero() {
     let (cluster, id) = cluster_with_remote_thread();
-    let (a, b, mut rx) = writer_and_listener(cluster.url()).await;
+    let (a, b, mut rx) = writer_and_listener(cluster.url(), false).await;
     a.write(&id, b"1", None, Tags::Keep).await.unwrap().unwrap();
     assert!(matches!(next(&mut rx).await, BusEvent::Changed { version, .. } if version > 0));
     // The thread's node holds writes for 300 ms: the script outlives the 50 ms deadline, and

@@ -6,7 +6,9 @@
 // L2 read that was already under way cannot put an older copy back. A `resync` (the
 // subscriber re-subscribed: messages may have been missed) drops the whole L1. So does
 // `subscribed` (the first subscription is in place) if L1 already held something: a change
-// made elsewhere before the subscription was in place never reached this instance.
+// made elsewhere before the subscription was in place never reached this instance. Not when
+// the subscription is `ordered` (one RESP3 connection whose SUBSCRIBE went ahead of all the
+// cache's commands): then nothing the cache read or wrote through Redis predates it.
 const { LRUCache } = require('lru-cache')
 
 /** Keys whose announced version is remembered, and for how long (ms): far longer than an
@@ -47,8 +49,8 @@ class Floors {
 }
 
 /**
- * @typedef {{ kind: 'changed' | 'resync' | 'subscribed', key?: string, version?: number }} BusEvent
- * @typedef {{ changed(key: string, version: number): void, resync(): void, subscribed(): void }} BusHandlers
+ * @typedef {{ kind: 'changed' | 'resync' | 'subscribed', key?: string, version?: number, ordered?: boolean }} BusEvent
+ * @typedef {{ changed(key: string, version: number): void, resync(): void, subscribed(ordered: boolean): void }} BusHandlers
  */
 
 /**
@@ -67,7 +69,7 @@ function subscribe(tier, handlers) {
     for (const e of events) {
       try {
         if (e.kind === 'resync') h.resync()
-        else if (e.kind === 'subscribed') h.subscribed()
+        else if (e.kind === 'subscribed') h.subscribed(e.ordered === true)
         else h.changed(/** @type {string} */ (e.key), /** @type {number} */ (e.version))
       } catch {
         // Never throw into the native subscriber; a handler bug must not stop the bus.

@@ -60,7 +60,7 @@ class ConversationCache {
   #busHandlers = {
     changed: (key, version) => this.#remoteChange(key, version),
     resync: () => this.#resync(),
-    subscribed: () => this.#subscribed(),
+    subscribed: (ordered) => this.#subscribed(ordered),
   }
   /** The bus subscriber was started and this cache has not yet heard that it is subscribed. */
   #busPending = false
@@ -553,12 +553,19 @@ class ConversationCache {
   /**
    * The first subscription is in place. A change another instance made before it never
    * reached this one: what L1 took in until now may be stale, so it goes (counted as a
-   * resync), and reads under way do not warm L1. An instance that held nothing yet (the
-   * usual case: the subscription starts at construction) loses nothing.
+   * resync), and reads under way do not warm L1. An instance that held nothing yet loses
+   * nothing.
+   *
+   * `ordered` (a single server speaking RESP3, the usual case): the SUBSCRIBE went ahead of
+   * every command of this cache on its one connection, so every read and write there ran
+   * with the subscription already in place, and nothing goes. What L1 holds otherwise came
+   * from this cache's own writes or its loader, as it does after the subscription.
+   * @param {boolean} ordered
    */
-  #subscribed() {
+  #subscribed(ordered) {
     if (this.#closed || !this.#busPending) return
     this.#busPending = false
+    if (ordered) return
     // Reads under way do not warm L1. Loads under way go on: their fill is conditional on
     // the version their miss saw, and a fill that does not land lets go of the L1 copy.
     this.#writeSeq++

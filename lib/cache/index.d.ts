@@ -220,7 +220,9 @@ export interface CacheStats {
   busInvalidations: number
   /** Times L1 was emptied because the bus subscriber re-subscribed after losing its
    * connection (messages may have been missed meanwhile), or subscribed for the first time
-   * after L1 had already taken something in. */
+   * after L1 had already taken something in, on a subscription of its own (a server without
+   * RESP3, a cluster; on a single RESP3 server the first subscription goes ahead of every
+   * command and drops nothing). */
   busResyncs: number
   /** Whether the bus subscriber is subscribed now, and this cache has taken that in
    * (false without Redis). */

@@ -18,7 +18,7 @@
  * @property {number} busMessages other instances' changes received over the bus
  * @property {number} busInvalidations L1 entries those changes dropped
  * @property {number} busResyncs times the whole L1 was dropped after the bus re-subscribed (or first
- *   subscribed after L1 had taken something in)
+ *   subscribed, on a connection of its own, after L1 had taken something in)
  * @property {number} lockLost update attempts whose lock expired (or whose thread was written meanwhile) before the write
  * @property {number} lockTimeouts updates refused because another instance held the lock for all of lockWaitMs
  * @property {number} lockUnavailable updates run with in-process semantics because Redis could not be asked for the lock

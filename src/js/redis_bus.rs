@@ -18,11 +18,15 @@ pub struct RedisBusEvent {
     /// `'resync'`: the subscriber re-subscribed after losing its connection (or subscribed for
     /// the first time after failed attempts) and may have missed messages: drop everything
     /// held; `'subscribed'`: the first subscription is in place at the first attempt: what
-    /// was read or written before it may have missed a change.
+    /// was read or written before it may have missed a change, unless `ordered`.
     #[napi(ts_type = "'changed' | 'resync' | 'subscribed'")]
     pub kind: String,
     pub key: Option<String>,
     pub version: Option<f64>,
+    /// With `'subscribed'`: the `SUBSCRIBE` went ahead of every command this tier sent (one
+    /// RESP3 connection on a single server, armed before it opened), so nothing read or
+    /// written through the tier before the event missed a change.
+    pub ordered: Option<bool>,
 }
 
 fn to_js(e: BusEvent) -> RedisBusEvent {
@@ -31,18 +35,20 @@ fn to_js(e: BusEvent) -> RedisBusEvent {
             kind: "changed".to_string(),
             key: Some(key),
             version: Some(version as f64),
+            ordered: None,
         },
-        BusEvent::Resync => signal("resync"),
-        BusEvent::Subscribed => signal("subscribed"),
+        BusEvent::Resync => signal("resync", None),
+        BusEvent::Subscribed { ordered } => signal("subscribed", Some(ordered)),
     }
 }
 
 /// An event about the subscription itself (no key, no version).
-fn signal(kind: &str) -> RedisBusEvent {
+fn signal(kind: &str, ordered: Option<bool>) -> RedisBusEvent {
     RedisBusEvent {
         kind: kind.to_string(),
         key: None,
         version: None,
+        ordered,
     }
 }
 

@@ -17,7 +17,11 @@
 //! on it (pub/sub messages arrive as pushes beside the replies): one connection per tier
 //! instead of two, and a `ConversationCache`, whose subscriber starts at construction, has
 //! it open by its first call. Each opened connection hands its pushes to one receiver,
-//! which the subscriber takes ([`Connection::take_pushes`]). A server that refuses `HELLO`
+//! which the subscriber takes ([`Connection::take_pushes`]). Once the subscriber has armed
+//! the connection ([`Connection::subscribe_on_open`]), each RESP3 connection is opened with
+//! its `SUBSCRIBE` queued before anybody else can send on it: Redis has the subscription in
+//! place before it runs any command of this tier on that connection, so nothing the tier
+//! reads or writes there can predate a change it will not hear of. A server that refuses `HELLO`
 //! (older than Redis 6) gets RESP2 from then on, and the subscriber a connection of its own.
 //! Replies are the same either way ([`resp2`]).
 //!
@@ -132,6 +136,17 @@ fn is_resp2(v: &Value) -> bool {
 /// The pushes of one connection: pub/sub messages, and a disconnection notice when it drops.
 pub type Pushes = UnboundedReceiver<PushInfo>;
 
+/// The reply to a `SUBSCRIBE` already sent.
+pub type Subscribing = BoxFuture<'static, RedisResult<()>>;
+
+/// What an opened RESP3 connection leaves for the bus subscriber.
+pub struct Opened {
+    pub pushes: Pushes,
+    /// The `SUBSCRIBE` queued on the connection before it was handed out (armed with
+    /// [`Connection::subscribe_on_open`]); `None`: nothing was queued.
+    pub subscribing: Option<Subscribing>,
+}
+
 /// Why no handle could be had.
 #[derive(Debug, Clone)]
 pub enum ConnectFailure {
@@ -171,7 +186,9 @@ struct ConnInner {
     generation: std::sync::atomic::AtomicU64,
     /// The pushes of the connection of that generation, until the bus subscriber takes them
     /// (RESP3 connections only).
-    pushes: Mutex<Option<(u64, Pushes)>>,
+    pushes: Mutex<Option<(u64, Opened)>>,
+    /// The bus channel to subscribe to as each RESP3 connection opens (set by the subscriber).
+    subscribe_on_open: Mutex<Option<Vec<u8>>>,
     /// Single server: connections speak RESP3 (`false` once the server refused `HELLO`).
     resp3: AtomicBool,
 }
@@ -243,6 +260,20 @@ async fn open_single(
         .get_multiplexed_async_connection_with_config(config)
         .await?;
     Ok((Handle::Single(c), None))
+}
+
+/// Sends `SUBSCRIBE channel` on `con` and returns the wait for its reply. When this returns,
+/// the command is in the connection's queue, ahead of anything sent on it afterwards: the
+/// redis crate queues a request when its future is first polled (an empty queue of a new
+/// connection takes it at once), and writes requests in queue order.
+async fn queue_subscribe(con: &MultiplexedConnection, channel: Vec<u8>) -> Subscribing {
+    let mut c = con.clone();
+    let mut reply: Subscribing = async move { c.subscribe(channel).await }.boxed();
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(reply.as_mut().poll(cx))).await;
+    match first {
+        std::task::Poll::Ready(r) => futures_util::future::ready(r).boxed(),
+        std::task::Poll::Pending => reply,
+    }
 }
 
 /// Whether the handshake failed because the server does not take `HELLO`: older than Redis 6
@@ -319,6 +350,7 @@ impl Connection {
                 }),
                 generation: std::sync::atomic::AtomicU64::new(0),
                 pushes: Mutex::new(None),
+                subscribe_on_open: Mutex::new(None),
                 resp3: AtomicBool::new(true),
             }),
         })
@@ -365,7 +397,22 @@ impl Connection {
         let task = tokio::spawn(async move {
             let result = match target {
                 Target::Single { resp3, resp2 } => {
-                    open_single(&resp3, &resp2, &config, &shared.resp3).await
+                    match open_single(&resp3, &resp2, &config, &shared.resp3).await {
+                        Ok((Handle::Single(c), Some(pushes))) => {
+                            let channel = lock(&shared.subscribe_on_open).clone();
+                            let subscribing = match channel {
+                                Some(ch) => Some(queue_subscribe(&c, ch).await),
+                                None => None,
+                            };
+                            let opened = Opened {
+                                pushes,
+                                subscribing,
+                            };
+                            Ok((Handle::Single(c), Some(opened)))
+                        }
+                        Ok((h, _)) => Ok((h, None)),
+                        Err(e) => Err(e),
+                    }
                 }
                 Target::Cluster(client) => client
                     .get_async_connection()
@@ -405,9 +452,17 @@ impl Connection {
         .shared()
     }
 
+    /// From now on, each RESP3 connection is opened with a `SUBSCRIBE` to `channel` queued
+    /// before any other command (see the module docs); its reply comes with the pushes
+    /// ([`Connection::take_pushes`]). Call before the connection is first opened for the
+    /// first one to be covered.
+    pub fn subscribe_on_open(&self, channel: Vec<u8>) {
+        *lock(&self.shared.subscribe_on_open) = Some(channel);
+    }
+
     /// The pushes of the connection of generation `gen`, if it speaks RESP3 and nobody took
     /// them yet (the bus subscriber subscribes on that connection).
-    pub fn take_pushes(&self, gen: u64) -> Option<Pushes> {
+    pub fn take_pushes(&self, gen: u64) -> Option<Opened> {
         let mut slot = lock(&self.shared.pushes);
         match slot.take() {
             Some((g, p)) if g == gen => Some(p),

@@ -2,7 +2,10 @@
 //! instances' messages to a sink in batches.
 //!
 //! - Single server: `SUBSCRIBE` on the tier's own RESP3 connection (the messages arrive as
-//!   pushes beside the replies to the tier's commands; see `conn.rs`). Losing the
+//!   pushes beside the replies to the tier's commands; see `conn.rs`). The subscriber arms
+//!   that connection when it starts, so that each opening queues the `SUBSCRIBE` ahead of
+//!   every command of the tier: a subscription made so is *ordered* (nothing the tier read or
+//!   wrote on it can predate a change it misses). Losing the
 //!   subscription means that connection is gone or stuck: the subscriber marks it broken, so
 //!   the next call and the next subscription open a new one. A server without `HELLO` (older
 //!   than Redis 6) gets a RESP2 pub/sub connection of its own, as the subscriber used to.
@@ -18,7 +21,8 @@
 //!   attempts) it delivers [`BusEvent::Resync`] before any message: messages published while
 //!   it was not subscribed are lost, so the receiver must treat everything it holds as
 //!   suspect. Counted in `bus_resyncs`. A first subscription at the first attempt delivers
-//!   [`BusEvent::Subscribed`] instead: only what the receiver took in before it is suspect.
+//!   [`BusEvent::Subscribed`] instead: only what the receiver took in before it is suspect,
+//!   and, if the subscription is ordered, not even that.
 //! - Its own messages (same origin) are dropped here and counted in `bus_own`.
 //! - It ends when the tier closes (or is dropped, see [`RedisL2::stop_bus`]), or when the sink
 //!   reports that its receiver is gone.
@@ -50,9 +54,12 @@ pub enum BusEvent {
     /// Messages may have been missed: drop everything held.
     Resync,
     /// The first subscription is in place, at the first attempt: from now on no change is
-    /// missed. Whatever the receiver read or wrote before it could have missed one (delivered
-    /// instead of [`BusEvent::Resync`] when the first subscription needed no retry).
-    Subscribed,
+    /// missed (delivered instead of [`BusEvent::Resync`] when it needed no retry).
+    /// `ordered`: the `SUBSCRIBE` went ahead of every command the tier sent on its connection
+    /// (single server, RESP3), so nothing the receiver read or wrote through the tier missed
+    /// a change. Otherwise (its own connection, a cluster) whatever the receiver took in
+    /// before it could have missed one.
+    Subscribed { ordered: bool },
 }
 
 /// Receives batches of events; returns `false` once nobody listens any more (the subscriber
@@ -76,6 +83,8 @@ enum Sub {
         con: MultiplexedConnection,
         pushes: Pushes,
         shared: Option<u64>,
+        /// Subscribed by the `SUBSCRIBE` queued as the tier's connection opened.
+        ordered: bool,
     },
 }
 
@@ -147,6 +156,9 @@ impl RedisL2 {
                 "this tier's bus subscriber is already running",
             ));
         }
+        if self.conn.speaks_resp3() {
+            self.conn.subscribe_on_open(self.keys.bus_channel());
+        }
         let tier = self.clone();
         let stop = self.bus_stop.subscribe();
         Ok(async move { tier.run_bus(stop, sink).await })
@@ -177,9 +189,11 @@ impl RedisL2 {
             };
             match opened {
                 Ok(Ok(pubsub)) => {
-                    let shared = match &pubsub {
-                        Sub::Push { shared, .. } => *shared,
-                        Sub::Plain { .. } => None,
+                    let (shared, ordered) = match &pubsub {
+                        Sub::Push {
+                            shared, ordered, ..
+                        } => (*shared, *ordered),
+                        Sub::Plain { .. } => (None, false),
                     };
                     // Told before `bus_connected` turns true, so that a receiver that sees it
                     // true has the event queued ahead of any message.
@@ -187,7 +201,7 @@ impl RedisL2 {
                         Stats::add(&self.stats.bus_resyncs, 1);
                         BusEvent::Resync
                     } else {
-                        BusEvent::Subscribed
+                        BusEvent::Subscribed { ordered }
                     };
                     if !sink(vec![event]) {
                         return;
@@ -242,7 +256,7 @@ impl RedisL2 {
         let Handle::Single(mut con) = handle else {
             return Err(no_seed());
         };
-        let Some(pushes) = self.conn.take_pushes(gen) else {
+        let Some(opened) = self.conn.take_pushes(gen) else {
             if !self.conn.speaks_resp3() {
                 return Ok(None);
             }
@@ -253,14 +267,20 @@ impl RedisL2 {
                 "the connection's subscription was lost",
             )));
         };
-        if let Err(e) = con.subscribe(self.keys.bus_channel()).await {
+        let ordered = opened.subscribing.is_some();
+        let subscribed = match opened.subscribing {
+            Some(reply) => reply.await,
+            None => con.subscribe(self.keys.bus_channel()).await,
+        };
+        if let Err(e) = subscribed {
             self.conn.invalidate(gen);
             return Err(e);
         }
         Ok(Some(Sub::Push {
             con,
-            pushes,
+            pushes: opened.pushes,
             shared: Some(gen),
+            ordered,
         }))
     }
 
@@ -308,6 +328,7 @@ impl RedisL2 {
             con,
             pushes,
             shared: None,
+            ordered: false,
         })
     }
 
