@@ -167,6 +167,41 @@ async fn on_a_single_server_the_subscriber_rides_the_tiers_own_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_the_subscriber_stops_a_reopened_connection_subscribes_to_nothing() {
+    let server = RedisServer::start();
+    let (a, b, _rx) = writer_and_listener(server.url(), true).await;
+    let subscribers = || server.raw_str(&["PUBSUB", "NUMSUB", CHANNEL]);
+    assert!(subscribers().ends_with(":1\r\n"), "{}", subscribers());
+    b.stop_bus();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while b.bus_connected() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the subscriber did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // b's connection still carries the subscription it had; a new one must not.
+    server.raw_str(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        b.write("k", b"1", None, Tags::Keep).await.unwrap();
+        if b.get("k").await.unwrap().as_deref() == Some("1") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "b never reconnected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(subscribers().ends_with(":0\r\n"), "{}", subscribers());
+    a.close().await;
+    b.close().await;
+    server.until_no_clients().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_hello_gets_a_subscriber_connection_of_its_own() {
     // HELLO renamed away: what a server older than Redis 6 answers (RESP2 only).
     let server = RedisServer::start_with(support::ServerOptions {

@@ -460,6 +460,11 @@ impl Connection {
         *lock(&self.shared.subscribe_on_open) = Some(channel);
     }
 
+    /// Undoes [`Connection::subscribe_on_open`] (the bus subscriber ended).
+    pub fn stop_subscribing_on_open(&self) {
+        lock(&self.shared.subscribe_on_open).take();
+    }
+
     /// The pushes of the connection of generation `gen`, if it speaks RESP3 and nobody took
     /// them yet (the bus subscriber subscribes on that connection).
     pub fn take_pushes(&self, gen: u64) -> Option<Opened> {

@@ -40,7 +40,7 @@ use redis::{
 use tokio::sync::mpsc::unbounded_channel;
 use tokio::sync::watch;
 
-use crate::cache::l2::conn::{backoff, resp3_client, Handle, Pushes};
+use crate::cache::l2::conn::{backoff, resp3_client, Connection, Handle, Pushes};
 use crate::cache::l2::message::Message;
 use crate::cache::l2::stats::Stats;
 use crate::cache::l2::tier::{InFlight, RedisL2};
@@ -176,6 +176,9 @@ impl RedisL2 {
 
     async fn run_bus(&self, mut stop: watch::Receiver<bool>, sink: Sink) {
         let _in_flight = InFlight::new(self);
+        // Once the subscriber is gone, connections opened later subscribe to nothing (their
+        // messages would pile up unread).
+        let _disarm = Disarm(&self.conn);
         let mut failures = 0u32;
         let mut subscribed_before = false;
         loop {
@@ -392,6 +395,15 @@ impl RedisL2 {
             key: m.key,
             version: m.version,
         });
+    }
+}
+
+/// Ends [`Connection::subscribe_on_open`] when dropped.
+struct Disarm<'a>(&'a Connection);
+
+impl Drop for Disarm<'_> {
+    fn drop(&mut self) {
+        self.0.stop_subscribing_on_open();
     }
 }
 
