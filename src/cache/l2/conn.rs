@@ -237,21 +237,33 @@ pub(super) fn resp3_client(info: redis::ConnectionInfo) -> RedisResult<redis::Cl
 }
 
 /// Opens a single-server connection: RESP3 with its pushes unless the server has refused
-/// `HELLO` before (or refuses it now: then RESP2, remembered in `resp3`).
+/// `HELLO` before (or refuses it now: then RESP2, remembered in `resp3`). A RESP3 connection
+/// has `SUBSCRIBE subscribe_to` queued before it is returned, if given.
 async fn open_single(
     resp3: &redis::Client,
     resp2: &redis::Client,
     config: &AsyncConnectionConfig,
     use_resp3: &AtomicBool,
-) -> RedisResult<(Handle, Option<Pushes>)> {
+    subscribe_to: Option<Vec<u8>>,
+) -> RedisResult<(Handle, Option<Opened>)> {
     if use_resp3.load(Ordering::Relaxed) {
-        let (tx, rx) = unbounded_channel();
+        let (tx, pushes) = unbounded_channel();
         let with_pushes = config.clone().set_push_sender(tx);
         match resp3
             .get_multiplexed_async_connection_with_config(&with_pushes)
             .await
         {
-            Ok(c) => return Ok((Handle::Single(c), Some(rx))),
+            Ok(c) => {
+                let subscribing = match subscribe_to {
+                    Some(channel) => Some(queue_subscribe(&c, channel).await),
+                    None => None,
+                };
+                let opened = Opened {
+                    pushes,
+                    subscribing,
+                };
+                return Ok((Handle::Single(c), Some(opened)));
+            }
             Err(e) if refuses_hello(&e) => use_resp3.store(false, Ordering::Relaxed),
             Err(e) => return Err(e),
         }
@@ -397,22 +409,8 @@ impl Connection {
         let task = tokio::spawn(async move {
             let result = match target {
                 Target::Single { resp3, resp2 } => {
-                    match open_single(&resp3, &resp2, &config, &shared.resp3).await {
-                        Ok((Handle::Single(c), Some(pushes))) => {
-                            let channel = lock(&shared.subscribe_on_open).clone();
-                            let subscribing = match channel {
-                                Some(ch) => Some(queue_subscribe(&c, ch).await),
-                                None => None,
-                            };
-                            let opened = Opened {
-                                pushes,
-                                subscribing,
-                            };
-                            Ok((Handle::Single(c), Some(opened)))
-                        }
-                        Ok((h, _)) => Ok((h, None)),
-                        Err(e) => Err(e),
-                    }
+                    let subscribe_to = lock(&shared.subscribe_on_open).clone();
+                    open_single(&resp3, &resp2, &config, &shared.resp3, subscribe_to).await
                 }
                 Target::Cluster(client) => client
                     .get_async_connection()
@@ -454,8 +452,8 @@ impl Connection {
 
     /// From now on, each RESP3 connection is opened with a `SUBSCRIBE` to `channel` queued
     /// before any other command (see the module docs); its reply comes with the pushes
-    /// ([`Connection::take_pushes`]). Call before the connection is first opened for the
-    /// first one to be covered.
+    /// ([`Connection::take_pushes`]). RESP2 and cluster connections ignore it. Call before the
+    /// connection is first opened for the first one to be covered.
     pub fn subscribe_on_open(&self, channel: Vec<u8>) {
         *lock(&self.shared.subscribe_on_open) = Some(channel);
     }

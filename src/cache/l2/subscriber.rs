@@ -156,9 +156,7 @@ impl RedisL2 {
                 "this tier's bus subscriber is already running",
             ));
         }
-        if self.conn.speaks_resp3() {
-            self.conn.subscribe_on_open(self.keys.bus_channel());
-        }
+        self.conn.subscribe_on_open(self.keys.bus_channel());
         let tier = self.clone();
         let stop = self.bus_stop.subscribe();
         Ok(async move { tier.run_bus(stop, sink).await })
