@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { ConversationCache } from '@povc/agent-core-native'
 import { startRedis, freePort } from './support/redis-server.mjs'
 import { startChildren } from './support/lock-children.mjs'
-import { sleep, withCode, subscribed } from './cache-helpers.mjs'
+import { sleep, withCode } from './cache-helpers.mjs'
 
 /** The JSON inside a small (uncompressed) envelope, from a raw RESP bulk reply. @param {string} resp */
 function payloadOf(resp) {
@@ -109,9 +109,6 @@ test('update reads what Redis holds under the lock, not a stale L1 copy of anoth
   const a = new ConversationCache({ redisUrl: server.url })
   const b = new ConversationCache({ redisUrl: server.url })
   try {
-    // What a cache holds before its first bus subscription is dropped once it is in place;
-    // this test reads b's L1, so it starts once both are subscribed.
-    await Promise.all([subscribed(a), subscribed(b)])
     await a.update('t', inc)
     assert.deepEqual(await b.get('t'), { n: 1 }) // b's L1 now holds n: 1
     await a.update('t', inc) // n: 2 in Redis; b's L1 still says 1
@@ -129,7 +126,6 @@ test('a failing updater or save releases the lock and writes nothing', async () 
   const server = await startRedis()
   const cache = new ConversationCache({ redisUrl: server.url })
   try {
-    await subscribed(cache) // L1 is read at the end (see the test above)
     await cache.update('t', () => ({ v: 1 }))
     const ver1 = bulk(await server.command('GET', 'agent-core:conv:{t}:ver'))
     assertClockVersion(ver1)

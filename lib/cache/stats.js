@@ -203,7 +203,7 @@ function toFamilies({ c, dropped, size, rateLimited, l2: l2Stats, busConnected }
     family('bus_invalidations_total', 'counter', 'L1 entries dropped because another instance changed them.', [
       [l1, c.busInvalidations],
     ]),
-    family('bus_resyncs_total', 'counter', 'Times L1 was emptied because the bus re-subscribed, or first subscribed after L1 had taken something in (messages may have been missed).', [
+    family('bus_resyncs_total', 'counter', 'Times L1 was emptied because the bus re-subscribed, or first subscribed on a connection of its own after L1 had taken something in (messages may have been missed).', [
       [l1, c.busResyncs],
     ]),
     family('bus_connected', 'gauge', 'Whether the invalidation-bus subscriber is subscribed (0 without L2).', [
