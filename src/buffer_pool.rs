@@ -14,12 +14,20 @@
 //! in memory and without zeroing it again. External strings come back only when V8 collects
 //! them, which may be long after, so for the larger classes a low-priority background thread
 //! also keeps a couple of buffers ready, their pages faulted in beforehand (a read that had to
-//! fault in a fresh 256 KB buffer itself took longer than one that found it ready). A take
-//! that finds its class empty allocates as usual.
+//! fault in a fresh 256 KB buffer itself took longer than one that found it ready). Not for
+//! the largest class: there the preparation did not spare the reads their page faults (the
+//! tokio thread still spent as much time in the kernel) and cost more CPU than the reads
+//! themselves, 2.6 ms per read of a 1 MB value (notes/perf-session12.md). A take that finds
+//! its class empty allocates as usual.
+//!
+//! A class keeps room for one buffer more than it keeps ready: a buffer that comes straight
+//! back (the UTF-8 buffer a payload was decompressed into, given back once converted) finds
+//! its place while the background thread's ready ones wait. With room for only as many as were
+//! kept ready, each such read had a new buffer prepared and the one that came back freed.
 //!
 //! Bounded: at most `KEEP[c]` idle buffers per class and element type, each at most twice its
-//! class's size (the largest at most that size): 10 MB per element type when every buffer has
-//! its class's size, 16 MB at the very most.
+//! class's size (the largest at most that size): 11 MB per element type when every buffer has
+//! its class's size, 18 MB at the very most.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -28,12 +36,12 @@ use crate::background;
 
 /// Buffer sizes (bytes) the pool keeps; a text takes the smallest that holds it.
 pub const CLASSES: [usize; 4] = [32 << 10, 256 << 10, 1 << 20, 4 << 20];
-/// Idle buffers kept per class and element type.
-const KEEP: [usize; 4] = [64, 8, 2, 1];
+/// Idle buffers kept per class and element type (at least one more than `READY`).
+const KEEP: [usize; 4] = [64, 8, 3, 1];
 /// Buffers the background thread keeps ready per class (taking one starts preparing the
 /// next). None for the smallest class: blocks that size are cheap to allocate and come back
-/// at once (their texts are copied into the JS heap).
-const READY: [usize; 4] = [0, 2, 2, 1];
+/// at once (their texts are copied into the JS heap). None for the largest (see above).
+const READY: [usize; 4] = [0, 2, 2, 0];
 /// The largest pooled buffer (bytes).
 pub const CAP_BYTES: usize = CLASSES[CLASSES.len() - 1];
 /// Texts below this many bytes are allocated as usual (small blocks are cheap to allocate).
@@ -120,10 +128,20 @@ impl<T: Elem> Pools<T> {
         p.pending.fetch_add(1, Ordering::Relaxed);
         background::spawn(move || {
             let n = CLASSES[class] / std::mem::size_of::<T>();
-            // Written element by element (not `vec![0; n]`, which may get untouched zero
-            // pages from the kernel): the pages are faulted in here, not by the next user.
-            let mut v: Vec<T> = Vec::with_capacity(n);
-            v.resize(n, T::default());
+            // Zeroed by the allocator (fresh pages from the kernel are zero already, so this
+            // writes nothing), then one element per page written, so that the pages are
+            // faulted in here and not by the next user. Writing every element as well (as
+            // this did) was a quarter of the preparation's CPU, for nothing.
+            let mut v: Vec<T> = vec![T::default(); n];
+            let per_page = (4096 / std::mem::size_of::<T>()).max(1);
+            for i in (0..n).step_by(per_page) {
+                if let Some(x) = v.get_mut(i) {
+                    // A volatile write: a plain store of the zero the allocator is known to
+                    // have put there could be optimized away, leaving the page untouched.
+                    // SAFETY: `x` is a valid, aligned, exclusive reference to an element.
+                    unsafe { std::ptr::write_volatile(x, T::default()) };
+                }
+            }
             p.push(v, KEEP[class]);
             p.pending.fetch_sub(1, Ordering::Relaxed);
         });
@@ -243,6 +261,70 @@ mod tests {
         assert_eq!(grown.as_ptr(), ptr);
         assert!(grown[..34_000].iter().all(|&x| x == 7));
         assert!(grown[34_000..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn a_buffer_given_straight_back_needs_no_new_one() {
+        // The decompression buffer's life: taken, given back once the text is converted. Each
+        // take prepares at most one buffer, so after `READY` rounds (one where none are
+        // prepared) the class holds its ready buffers plus the one that comes back; later
+        // rounds start no preparation and reuse the same buffer.
+        for class in 1..CLASSES.len() {
+            let pools = own();
+            let len = CLASSES[class] / 2 / std::mem::size_of::<u16>() + 1;
+            let quiet = || {
+                wait_for("a refill never ended", || {
+                    pools.classes[class].pending.load(Ordering::Relaxed) == 0
+                })
+            };
+            for _ in 0..READY[class].max(1) {
+                let v = pools.take(len);
+                quiet();
+                pools.give_back(v);
+            }
+            assert_eq!(
+                pools.classes[class].idle(),
+                READY[class] + 1,
+                "class {class}"
+            );
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..10 {
+                let v = pools.take(len);
+                assert_eq!(
+                    pools.classes[class].pending.load(Ordering::Relaxed),
+                    0,
+                    "class {class}: a take started preparing a buffer"
+                );
+                seen.insert(v.as_ptr() as usize);
+                pools.give_back(v);
+            }
+            assert_eq!(seen.len(), 1, "class {class}: buffers were not reused");
+        }
+    }
+
+    #[test]
+    fn the_largest_class_is_not_prepared_ahead() {
+        let pools = own();
+        let last = CLASSES.len() - 1;
+        let v = pools.take(CLASSES[last] / 4);
+        assert_eq!(pools.classes[last].pending.load(Ordering::Relaxed), 0);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(pools.classes[last].idle(), 0);
+        pools.give_back(v);
+        assert_eq!(pools.classes[last].idle(), 1);
+    }
+
+    #[test]
+    fn prepared_buffers_are_zeroed_and_full_size() {
+        let pools = own();
+        let class = 1;
+        let _ = pools.take(CLASSES[class] / 4);
+        wait_for("no buffer was prepared", || {
+            pools.classes[class].idle() >= 1
+        });
+        let v = pools.classes[class].pop().unwrap_or_default();
+        assert_eq!(v.len(), CLASSES[class] / 2);
+        assert!(v.iter().all(|&x| x == 0));
     }
 
     #[test]
