@@ -77,12 +77,16 @@ class ConversationCache {
   /** @param {Record<string | symbol, unknown>} [options] */
   constructor(options) {
     this.#o = normalizeOptions(options)
-    this.#l1 = new L1(this.#o)
+    // The Redis tier and its bus subscriber first: the subscriber opens the tier's
+    // connection at once, so it is on its way while the rest is set up (a get made right
+    // after construction waits less for it).
     this.#l2 = /** @type {any} */ (options?.[kL2Tier]) ?? createL2(this.#o)
     if (this.#l2 !== null) this.#reads = new ReadBatcher(this.#l2)
-    // Other instances' changes (the subscription holds the cache only weakly).
+    // Other instances' changes (the subscription holds the cache only weakly; events reach
+    // it only after this constructor has returned).
     const self = new WeakRef(this)
     this.#busPending = subscribe(this.#l2, () => self.deref()?.#busHandlers)
+    this.#l1 = new L1(this.#o)
     this.#dist = createDistributed(this.#l2, this.#port())
     this.#limiter = this.#o.rateLimit ? new TokenBucket(this.#o.rateLimit) : null
     const mp = this.#o.memoryPressure
