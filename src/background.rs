@@ -45,6 +45,65 @@ pub fn lower_priority() {
     }
 }
 
+/// [`lower_priority`], and the calling thread never preempts another when it wakes up or is
+/// handed work (Linux `SCHED_BATCH`; best effort). For long work that nobody is waiting for
+/// yet (loading tables ahead of their first use): at nice 10 alone, such a thread still took
+/// the CPU from the event loop (or from a tokio thread mid-read) on this project's 2-vCPU VM
+/// (notes/perf-session12.md). A thread that waits for its result is blocked and leaves the CPU
+/// to it.
+pub fn batch_priority() {
+    lower_priority();
+    #[cfg(target_os = "linux")]
+    set_policy(libc::SCHED_BATCH);
+}
+
+/// The calling thread runs only when a CPU has nothing else to do (Linux `SCHED_IDLE`; best
+/// effort). For speculative work that nobody ever waits for (preparing buffers ahead): it
+/// gives way to every other thread at once, and a process cannot raise it back, so it must
+/// never run work someone waits for.
+fn idle_priority() {
+    #[cfg(target_os = "linux")]
+    set_policy(libc::SCHED_IDLE);
+}
+
+#[cfg(target_os = "linux")]
+fn set_policy(policy: libc::c_int) {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param (priority 0, as
+    // these policies require); a failure leaves the thread as it was (ignored).
+    unsafe {
+        libc::sched_setscheduler(0, policy, &param);
+    }
+}
+
+/// Queues `f` for the process's one idle-priority thread ([`idle_priority`]), without
+/// waiting; `false` (and `f` dropped unrun) when that thread could not be started. For work
+/// that may never run on a busy machine (nobody waits for it; a panic in `f` is caught).
+pub fn speculate<F: FnOnce() + Send + 'static>(f: F) -> bool {
+    static IDLE: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
+    let thread = IDLE.get_or_init(|| {
+        let (tx, rx) = channel::<Job>();
+        std::thread::Builder::new()
+            .name("acn-idle".into())
+            .spawn(move || {
+                idle_priority();
+                for job in rx {
+                    job();
+                }
+            })
+            .ok()
+            .map(|_| Mutex::new(tx))
+    });
+    match thread.as_ref().map(|t| t.lock()) {
+        Some(Ok(tx)) => tx
+            .send(Box::new(move || {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            }))
+            .is_ok(),
+        _ => false,
+    }
+}
+
 fn pool() -> &'static [Mutex<Sender<Job>>] {
     static POOL: OnceLock<Vec<Mutex<Sender<Job>>>> = OnceLock::new();
     POOL.get_or_init(|| {
@@ -121,5 +180,44 @@ mod tests {
         }
         assert_eq!(run(|| -> u8 { panic!("boom") }), None);
         assert_eq!(run(|| 1), Some(1));
+    }
+
+    /// (policy, nice) of the calling thread.
+    #[cfg(target_os = "linux")]
+    fn own_scheduling() -> (libc::c_int, libc::c_int) {
+        // SAFETY: queries of the calling thread only (pid 0 / its own tid).
+        unsafe {
+            let tid = libc::gettid();
+            (
+                libc::sched_getscheduler(0),
+                libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t),
+            )
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn batch_priority_is_nice_10_and_sched_batch() {
+        let got = std::thread::spawn(|| {
+            batch_priority();
+            own_scheduling()
+        })
+        .join()
+        .ok();
+        assert_eq!(got, Some((libc::SCHED_BATCH, 10)));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn speculative_work_runs_at_idle_priority_and_survives_a_panic() {
+        let (tx, rx) = channel();
+        assert!(speculate(|| panic!("boom")));
+        let tx2 = tx.clone();
+        assert!(speculate(move || {
+            let _ = tx2.send(own_scheduling().0);
+        }));
+        drop(tx);
+        let policy = rx.recv_timeout(std::time::Duration::from_secs(5));
+        assert_eq!(policy.ok(), Some(libc::SCHED_IDLE));
     }
 }

@@ -126,7 +126,10 @@ impl<T: Elem> Pools<T> {
             return;
         }
         p.pending.fetch_add(1, Ordering::Relaxed);
-        background::spawn(move || {
+        // Idle priority: a preparation woken by a take must not take the CPU from the read
+        // that is converting into the buffer it took (at nice 10 it did, for up to 0.14 ms,
+        // notes/perf-session12.md); it runs in the gaps.
+        let queued = background::speculate(move || {
             let n = CLASSES[class] / std::mem::size_of::<T>();
             // Zeroed by the allocator (fresh pages from the kernel are zero already, so this
             // writes nothing), then one element per page written, so that the pages are
@@ -145,6 +148,9 @@ impl<T: Elem> Pools<T> {
             p.push(v, KEEP[class]);
             p.pending.fetch_sub(1, Ordering::Relaxed);
         });
+        if !queued {
+            p.pending.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// See [`take`].

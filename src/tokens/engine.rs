@@ -256,7 +256,12 @@ pub fn warm_in_background(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("token-tables".into())
-        .spawn(move || encodings.into_iter().for_each(warm))
+        .spawn(move || {
+            // Loading all four takes ~0.1 s of CPU, at the process's start: it must not take
+            // the CPU from the event loop or the Redis tier's first reads.
+            crate::background::batch_priority();
+            encodings.into_iter().for_each(warm)
+        })
 }
 
 #[cfg(test)]
