@@ -1,11 +1,15 @@
 //! Background work at low priority: persistent threads with a raised nice value that run
-//! CPU-heavy jobs (counting tokens in a long text) for callers that wait for the result.
+//! CPU-heavy jobs (counting tokens in a long text) for callers that wait for the result, and
+//! chores nobody waits for (freeing large buffers).
 //!
 //! Why not the libuv pool directly: on a small machine, waking a normal-priority thread for a
 //! long computation can make the scheduler preempt the event-loop thread that woke it
 //! (measured: the `estimateAsync` step that queued the count took 1-4.5 ms instead of 0.05
 //! when the count ran on a libuv thread). A thread at nice 10 does not win the CPU from the
-//! event loop that way; the libuv thread that hands the job over only waits.
+//! event loop that way as often; the libuv thread that hands the job over only waits. (On
+//! Linux 6.18 nice 10 alone did not always keep a woken thread from preempting the event
+//! loop or a tokio thread, notes/perf-session12.md: work nobody waits for runs at
+//! [`batch_priority`] or on the idle thread, [`speculate`].)
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Sender};

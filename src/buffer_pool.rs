@@ -69,12 +69,14 @@ impl<T> Pool<T> {
         self.idle.lock().map(|r| r.len()).unwrap_or(usize::MAX)
     }
 
-    /// Keeps `v` if there is room for `keep`; otherwise `v` is dropped.
-    fn push(&self, v: Vec<T>, keep: usize) {
-        if let Ok(mut r) = self.idle.lock() {
-            if r.len() < keep {
+    /// Keeps `v` if there is room for `keep`; otherwise gives it back.
+    fn push(&self, v: Vec<T>, keep: usize) -> Option<Vec<T>> {
+        match self.idle.lock() {
+            Ok(mut r) if r.len() < keep => {
                 r.push(v);
+                None
             }
+            _ => Some(v),
         }
     }
 }
@@ -145,7 +147,7 @@ impl<T: Elem> Pools<T> {
                     unsafe { std::ptr::write_volatile(x, T::default()) };
                 }
             }
-            p.push(v, KEEP[class]);
+            drop(p.push(v, KEEP[class]));
             p.pending.fetch_sub(1, Ordering::Relaxed);
         });
         if !queued {
@@ -179,11 +181,29 @@ impl<T: Elem> Pools<T> {
         let Some(class) = CLASSES.iter().rposition(|&c| c <= bytes) else {
             return;
         };
-        if bytes <= 2 * CLASSES[class] && bytes <= CAP_BYTES {
-            self.classes[class].push(v, KEEP[class]);
+        let unkept = if bytes <= 2 * CLASSES[class] && bytes <= CAP_BYTES {
+            self.classes[class].push(v, KEEP[class])
+        } else {
+            Some(v)
+        };
+        if let Some(v) = unkept {
+            release(v);
         }
     }
 }
+
+/// Frees `v`: a large one on a background thread. Most buffers come back on the main thread
+/// (V8 runs the finalizers of external strings there), and freeing megabytes means giving
+/// their pages back to the kernel: in a loop of 1 MB reads that was 0.13 ms of main-thread
+/// time per read (notes/perf-session12.md).
+fn release<T: Send + 'static>(v: Vec<T>) {
+    if v.capacity().saturating_mul(std::mem::size_of::<T>()) >= RELEASE_ELSEWHERE_BYTES {
+        background::spawn(move || drop(v));
+    }
+}
+
+/// Buffers at least this large are freed off the calling thread ([`release`]).
+const RELEASE_ELSEWHERE_BYTES: usize = 1 << 20;
 
 /// A buffer of exactly `len` elements with unspecified contents (a reused buffer keeps what
 /// it held; only room it never had is zeroed), to be overwritten by a conversion.
