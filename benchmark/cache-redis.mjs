@@ -13,7 +13,7 @@ import Redis from 'ioredis'
 import { BentoCache, bentostore } from 'bentocache'
 import { memoryDriver } from 'bentocache/drivers/memory'
 import { redisDriver } from 'bentocache/drivers/redis'
-import { ConversationCache, RedisTier, serializeAsync, serializeToPayload } from '@povc/agent-core-native'
+import { ConversationCache, RedisTier, TokenEstimator, serializeAsync, serializeToPayload } from '@povc/agent-core-native'
 import { startRedis } from '../__test__/support/redis-server.mjs'
 import { makeConversation } from './conversation.mjs'
 import { machine, writeSection, waitForQuiet, median } from './results.mjs'
@@ -21,8 +21,6 @@ import { machine, writeSection, waitForQuiet, median } from './results.mjs'
 const QUICK = process.argv.includes('--quick')
 const N = (/** @type {number} */ n) => (QUICK ? Math.max(5, Math.ceil(n / 10)) : n)
 const f3 = (/** @type {number} */ x) => x.toFixed(3)
-/** Rounds of gets, each followed by a round of JSON.parse, in a 1 MB child (`hit1m`). */
-const ROUNDS = 3
 /** Processes a child-mode measurement runs in (samples pooled). */
 const CHILDREN = QUICK ? 1 : 3
 
@@ -42,19 +40,34 @@ function inChildren(args) {
 }
 
 /**
+ * Waits until the addon's token tables are loaded. Every process that loads the addon (each
+ * child here, whichever peer it measures: this script imports it) starts loading them on a
+ * background thread, ~0.1 s of CPU (notes/tokens.md); on this 2-vCPU VM that thread shares a
+ * CPU with the event loop, tokio and redis-server, and slowed whatever was measured beside
+ * it (notes/perf-session12.md). A child measures once they are in, as a process that has
+ * been up for a moment would; `fresh ours-loading` keeps the old method for comparison.
+ */
+function tokenTablesLoaded() {
+  for (const enc of /** @type {const} */ (['cl100k_base', 'o200k_base', 'p50k_base', 'r50k_base'])) TokenEstimator.estimate('', enc)
+}
+
+/**
  * Child mode: `n` fresh instances of one peer, each timed on its first get of the 100 KB
  * value (which opens its connection); prints the times as JSON. `ioredis`: a new client
  * (default options: it connects at construction and checks readiness) + GET + JSON.parse,
- * the plain-client reference for the same cold start.
- * @param {'ours' | 'bento' | 'ioredis'} who @param {number} port @param {number} n
+ * the plain-client reference for the same cold start. `ours-loading`: ours, measured from
+ * the start of the process, while the token tables are still loading (the method before
+ * session 12).
+ * @param {'ours' | 'ours-loading' | 'bento' | 'ioredis'} who @param {number} port @param {number} n
  */
 async function fresh(who, port, n) {
+  if (who !== 'ours-loading') tokenTablesLoaded()
   const url = `redis://127.0.0.1:${port}`
   const times = []
   for (let i = 0; i < n + 3; i++) {
     let t0 = 0
     let hit
-    if (who === 'ours') {
+    if (who === 'ours' || who === 'ours-loading') {
       const c = new ConversationCache({ redisUrl: url, l2TimeoutMs: 5000 })
       t0 = performance.now()
       hit = await c.get('c100')
@@ -81,34 +94,39 @@ async function fresh(who, port, n) {
 
 /**
  * Child mode: main-thread time of `n` L2 hits of the 1 MB conversation (two keys, L1 room
- * for one: every get goes to Redis), in `ROUNDS` rounds, each followed by as many
- * JSON.parse of the same text (the machine's speed drifts; alternated rounds measure both in
- * the same minutes), and JSON.parse timed once more after all the gets. Prints the times as
- * JSON.
+ * for one: every get goes to Redis), once the token tables are loaded, each get followed by
+ * one JSON.parse of the same text, and JSON.parse timed `n` times more after all the gets.
+ * Prints the times as JSON.
+ *
+ * Get and parse alternate one by one because this VM's speed changes in steps within a
+ * second or two (the same parse took 1.6 ms, then 2.9 ms from one call to the next; notes/
+ * perf-session12.md): rounds of 20 gets alternated with rounds of 20 parses (the method
+ * before session 12) still put one side in a slow step and the other in a fast one, and moved
+ * a process's overhead anywhere between 0.2 and 1.4 ms.
  * @param {number} port @param {number} n
  */
 async function hit1m(port, n) {
+  tokenTablesLoaded()
   const v1m = makeConversation(1024 * 1024)
   const json1m = JSON.stringify(v1m)
   const c1 = new ConversationCache({ redisUrl: `redis://127.0.0.1:${port}`, l2TimeoutMs: 5000, maxEntries: 1 })
   await c1.set('c1m-b', v1m)
-  const perRound = Math.ceil(n / ROUNDS)
   const per = [], parses = [], after = []
   let stallMs = 0
   for (let i = 0; i < 5; i++) await c1.get(i % 2 ? 'c1m' : 'c1m-b')
-  for (let r = 0; r < ROUNDS; r++) {
-    // A histogram per round: one disabled and enabled again measures its first delay from
-    // its last tick before it was disabled, i.e. it would count the parse round as a stall.
+  for (let i = 0; i < n; i++) {
+    // A histogram per get: one disabled and enabled again measures its first delay from its
+    // last tick before it was disabled, i.e. it would count the parse in between as a stall.
     const h = monitorEventLoopDelay({ resolution: 1 })
     h.enable()
-    for (let i = 0; i < perRound; i++) {
-      const e0 = performance.eventLoopUtilization()
-      await c1.get(i % 2 ? 'c1m' : 'c1m-b')
-      per.push(performance.eventLoopUtilization(e0).active)
-    }
+    const e0 = performance.eventLoopUtilization()
+    await c1.get(i % 2 ? 'c1m' : 'c1m-b')
+    per.push(performance.eventLoopUtilization(e0).active)
     h.disable()
     stallMs = Math.max(stallMs, h.max / 1e6 - 1)
-    for (let i = 0; i < perRound; i++) { const t0 = performance.now(); JSON.parse(json1m); parses.push(performance.now() - t0) }
+    const t0 = performance.now()
+    JSON.parse(json1m)
+    parses.push(performance.now() - t0)
   }
   for (let i = 0; i < n; i++) { const t0 = performance.now(); JSON.parse(json1m); after.push(performance.now() - t0) }
   const l2Hits = c1.getStats().l2Hits
@@ -146,12 +164,13 @@ async function main() {
     //    connection: a cold start), and a warm connection whose L1 cannot hold the value.
     const nFresh = N(200)
     // Each peer's fresh instances are created in processes of their own, samples pooled.
-    /** @param {'ours' | 'bento' | 'ioredis'} who */
+    /** @param {'ours' | 'ours-loading' | 'bento' | 'ioredis'} who */
     const freshIn = (who) =>
       /** @type {number[][]} */ (inChildren(['fresh', who, String(server.port), String(Math.ceil(nFresh / CHILDREN))])).flat()
     const freshOurs = freshIn('ours')
     const freshBento = freshIn('bento')
     const freshIo = freshIn('ioredis')
+    const freshLoading = freshIn('ours-loading')
     const warmOurs = [], warmBento = [], warmIo = []
     const co = ours({ maxEntries: 1 })
     const cb = bento(1)
@@ -176,8 +195,9 @@ async function main() {
     log(`| ConversationCache get | ${f3(oursFresh)} | ${f3(median(warmOurs))} |`)
     log(`| bentocache get (memory L1 + redis L2) | ${f3(median(freshBento))} | ${f3(median(warmBento))} |`)
     log(`| ioredis GET + JSON.parse (new client for a fresh instance) | ${f3(median(freshIo))} | ${f3(median(warmIo))} |`)
+    log(`| ConversationCache get, timed from the start of its process (the addon's token tables still loading beside it; the method before session 12) | ${f3(median(freshLoading))} | |`)
     log('')
-    log(`Fresh instance: ${freshOurs.length} samples per peer, each a new cache object whose first get is timed (it opens the connection); each peer's samples come from three processes of their own (the first three instances of each process are not counted). Target <= 0.6 ms: ${oursFresh <= 0.6 ? 'met' : 'MISSED'} (${f3(oursFresh)} ms); bentocache ${f3(median(freshBento))} ms and a new ioredis client ${f3(median(freshIo))} ms in the same run (ours / ioredis ${(oursFresh / median(freshIo)).toFixed(2)}x).`)
+    log(`Fresh instance: ${freshOurs.length} samples per peer, each a new cache object whose first get is timed (it opens the connection); each peer's samples come from three processes of their own (the first three instances of each process are not counted), which first wait until the addon's token tables are loaded (every child loads the addon, whichever peer it measures; see tokenTablesLoaded). Target <= 0.6 ms: ${oursFresh <= 0.6 ? 'met' : 'MISSED'} (${f3(oursFresh)} ms); bentocache ${f3(median(freshBento))} ms and a new ioredis client ${f3(median(freshIo))} ms in the same run (ours / ioredis ${(oursFresh / median(freshIo)).toFixed(2)}x); timed from the start of the process instead, ours took ${f3(median(freshLoading))} ms.`)
     log('')
     await co.close()
     await cb.disconnect()
@@ -245,7 +265,7 @@ async function main() {
     const after = median(hit1m.flatMap((x) => x.after))
     log('### Main-thread time of an L2 hit of a 1 MB conversation (ConversationCache get, parsed)')
     log('')
-    log(`Median main-thread time per get ${f3(mt)} ms (event-loop utilization per call; ${hit1m.reduce((n, x) => n + x.per.length, 0)} gets in ${hit1m.length} processes of their own, ${ROUNDS} rounds each; longest stall ${f3(Math.max(...hit1m.map((x) => x.stallMs)))} ms); JSON.parse of the same 1 MB text ${f3(parse)} ms median, timed in rounds alternated with the get rounds. Overhead over JSON.parse: ${f3(mt - parse)} ms (target <= 0.5 ms: ${mt - parse <= 0.5 ? 'met' : 'MISSED'}). JSON.parse timed once after all the gets instead: ${f3(after)} ms, overhead ${f3(mt - after)} ms. ${hit1m.reduce((n, x) => n + x.l2Hits, 0)} L2 hits.`)
+    log(`Median main-thread time per get ${f3(mt)} ms (event-loop utilization per call; ${hit1m.reduce((n, x) => n + x.per.length, 0)} gets in ${hit1m.length} processes of their own, each once the addon's token tables are loaded; longest stall ${f3(Math.max(...hit1m.map((x) => x.stallMs)))} ms); JSON.parse of the same 1 MB text ${f3(parse)} ms median, each parse timed right after a get (one by one, so that both see the machine at the same speed; its result dropped). Per process: overhead ${hit1m.map((x) => f3(median(x.per) - median(x.parses))).join(', ')} ms. Overhead over JSON.parse: ${f3(mt - parse)} ms (target <= 0.5 ms: ${mt - parse <= 0.5 ? 'met' : 'MISSED'}). JSON.parse timed once after all the gets instead: ${f3(after)} ms, overhead ${f3(mt - after)} ms. ${hit1m.reduce((n, x) => n + x.l2Hits, 0)} L2 hits.`)
     log('')
 
     // 4. Main-thread time of writing 1 MB to L2: the text as a JS string (copied out of V8
