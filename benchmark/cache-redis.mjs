@@ -21,6 +21,8 @@ import { machine, writeSection, waitForQuiet, median } from './results.mjs'
 const QUICK = process.argv.includes('--quick')
 const N = (/** @type {number} */ n) => (QUICK ? Math.max(5, Math.ceil(n / 10)) : n)
 const f3 = (/** @type {number} */ x) => x.toFixed(3)
+/** Rounds of gets, each followed by a round of as many JSON.parse, in a 1 MB child (`hit1m`). */
+const ROUNDS = 6
 /** Processes a child-mode measurement runs in (samples pooled). */
 const CHILDREN = QUICK ? 1 : 3
 
@@ -94,15 +96,17 @@ async function fresh(who, port, n) {
 
 /**
  * Child mode: main-thread time of `n` L2 hits of the 1 MB conversation (two keys, L1 room
- * for one: every get goes to Redis), once the token tables are loaded, each get followed by
- * one JSON.parse of the same text, and JSON.parse timed `n` times more after all the gets.
- * Prints the times as JSON.
+ * for one: every get goes to Redis), once the token tables are loaded, in `ROUNDS` short
+ * rounds, each followed by as many JSON.parse of the same text, and JSON.parse timed `n`
+ * times more after all the gets. Prints the times as JSON.
  *
- * Get and parse alternate one by one because this VM's speed changes in steps within a
- * second or two (the same parse took 1.6 ms, then 2.9 ms from one call to the next; notes/
- * perf-session12.md): rounds of 20 gets alternated with rounds of 20 parses (the method
- * before session 12) still put one side in a slow step and the other in a fast one, and moved
- * a process's overhead anywhere between 0.2 and 1.4 ms.
+ * Why short rounds: this VM's speed changes in steps within a second or two (the same parse
+ * took 1.6 ms, then 2.9 ms from one call to the next; notes/perf-session12.md), so rounds of
+ * 20 (the method before session 12) could put the gets in a slow step and the parses in a
+ * fast one. Alternating one by one is no better: a get waits for Redis with the event loop
+ * idle, V8 runs the garbage-collection tasks the parse before it made due there, and they
+ * counted as the get's. Within a round each side pays for its own garbage (but at the
+ * rounds' edges), and ten-call rounds still follow the speed steps.
  * @param {number} port @param {number} n
  */
 async function hit1m(port, n) {
@@ -111,22 +115,23 @@ async function hit1m(port, n) {
   const json1m = JSON.stringify(v1m)
   const c1 = new ConversationCache({ redisUrl: `redis://127.0.0.1:${port}`, l2TimeoutMs: 5000, maxEntries: 1 })
   await c1.set('c1m-b', v1m)
+  const perRound = Math.ceil(n / ROUNDS)
   const per = [], parses = [], after = []
   let stallMs = 0
   for (let i = 0; i < 5; i++) await c1.get(i % 2 ? 'c1m' : 'c1m-b')
-  for (let i = 0; i < n; i++) {
-    // A histogram per get: one disabled and enabled again measures its first delay from its
-    // last tick before it was disabled, i.e. it would count the parse in between as a stall.
+  for (let r = 0; r < ROUNDS; r++) {
+    // A histogram per round: one disabled and enabled again measures its first delay from
+    // its last tick before it was disabled, i.e. it would count the parse round as a stall.
     const h = monitorEventLoopDelay({ resolution: 1 })
     h.enable()
-    const e0 = performance.eventLoopUtilization()
-    await c1.get(i % 2 ? 'c1m' : 'c1m-b')
-    per.push(performance.eventLoopUtilization(e0).active)
+    for (let i = 0; i < perRound; i++) {
+      const e0 = performance.eventLoopUtilization()
+      await c1.get(i % 2 ? 'c1m' : 'c1m-b')
+      per.push(performance.eventLoopUtilization(e0).active)
+    }
     h.disable()
     stallMs = Math.max(stallMs, h.max / 1e6 - 1)
-    const t0 = performance.now()
-    JSON.parse(json1m)
-    parses.push(performance.now() - t0)
+    for (let i = 0; i < perRound; i++) { const t0 = performance.now(); JSON.parse(json1m); parses.push(performance.now() - t0) }
   }
   for (let i = 0; i < n; i++) { const t0 = performance.now(); JSON.parse(json1m); after.push(performance.now() - t0) }
   const l2Hits = c1.getStats().l2Hits
@@ -265,7 +270,7 @@ async function main() {
     const after = median(hit1m.flatMap((x) => x.after))
     log('### Main-thread time of an L2 hit of a 1 MB conversation (ConversationCache get, parsed)')
     log('')
-    log(`Median main-thread time per get ${f3(mt)} ms (event-loop utilization per call; ${hit1m.reduce((n, x) => n + x.per.length, 0)} gets in ${hit1m.length} processes of their own, each once the addon's token tables are loaded; longest stall ${f3(Math.max(...hit1m.map((x) => x.stallMs)))} ms); JSON.parse of the same 1 MB text ${f3(parse)} ms median, each parse timed right after a get (one by one, so that both see the machine at the same speed; its result dropped). Per process: overhead ${hit1m.map((x) => f3(median(x.per) - median(x.parses))).join(', ')} ms. Overhead over JSON.parse: ${f3(mt - parse)} ms (target <= 0.5 ms: ${mt - parse <= 0.5 ? 'met' : 'MISSED'}). JSON.parse timed once after all the gets instead: ${f3(after)} ms, overhead ${f3(mt - after)} ms. ${hit1m.reduce((n, x) => n + x.l2Hits, 0)} L2 hits.`)
+    log(`Median main-thread time per get ${f3(mt)} ms (event-loop utilization per call; ${hit1m.reduce((n, x) => n + x.per.length, 0)} gets in ${hit1m.length} processes of their own, each once the addon's token tables are loaded; longest stall ${f3(Math.max(...hit1m.map((x) => x.stallMs)))} ms); JSON.parse of the same 1 MB text ${f3(parse)} ms median (result dropped), timed in ${ROUNDS} rounds of ${Math.ceil(N(60) / ROUNDS)} alternated with as many rounds of gets. Per process: overhead ${hit1m.map((x) => f3(median(x.per) - median(x.parses))).join(', ')} ms. Overhead over JSON.parse: ${f3(mt - parse)} ms (target <= 0.5 ms: ${mt - parse <= 0.5 ? 'met' : 'MISSED'}). JSON.parse timed once after all the gets instead: ${f3(after)} ms, overhead ${f3(mt - after)} ms. ${hit1m.reduce((n, x) => n + x.l2Hits, 0)} L2 hits.`)
     log('')
 
     // 4. Main-thread time of writing 1 MB to L2: the text as a JS string (copied out of V8
