@@ -85,46 +85,41 @@ fn set_policy(policy: libc::c_int) {
 /// that may never run on a busy machine (nobody waits for it; a panic in `f` is caught).
 pub fn speculate<F: FnOnce() + Send + 'static>(f: F) -> bool {
     static IDLE: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
-    let thread = IDLE.get_or_init(|| {
-        let (tx, rx) = channel::<Job>();
-        std::thread::Builder::new()
-            .name("acn-idle".into())
-            .spawn(move || {
-                idle_priority();
-                for job in rx {
-                    job();
-                }
-            })
-            .ok()
-            .map(|_| Mutex::new(tx))
-    });
+    let thread = IDLE.get_or_init(|| job_thread("acn-idle".into(), idle_priority));
     match thread.as_ref().map(|t| t.lock()) {
-        Some(Ok(tx)) => tx
-            .send(Box::new(move || {
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-            }))
-            .is_ok(),
+        Some(Ok(tx)) => tx.send(caught(f)).is_ok(),
         _ => false,
     }
+}
+
+/// A thread named `name` that first calls `setup`, then runs the jobs sent to it in order;
+/// `None` if it could not be started.
+fn job_thread(name: String, setup: fn()) -> Option<Mutex<Sender<Job>>> {
+    let (tx, rx) = channel::<Job>();
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            setup();
+            for job in rx {
+                job();
+            }
+        })
+        .ok()
+        .map(|_| Mutex::new(tx))
+}
+
+/// `f` as a job whose panic is caught (the thread goes on with the next job).
+fn caught<F: FnOnce() + Send + 'static>(f: F) -> Job {
+    Box::new(move || {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    })
 }
 
 fn pool() -> &'static [Mutex<Sender<Job>>] {
     static POOL: OnceLock<Vec<Mutex<Sender<Job>>>> = OnceLock::new();
     POOL.get_or_init(|| {
         (0..threads())
-            .filter_map(|i| {
-                let (tx, rx) = channel::<Job>();
-                std::thread::Builder::new()
-                    .name(format!("acn-background-{i}"))
-                    .spawn(move || {
-                        lower_priority();
-                        for job in rx {
-                            job();
-                        }
-                    })
-                    .ok()
-                    .map(|_| Mutex::new(tx))
-            })
+            .filter_map(|i| job_thread(format!("acn-background-{i}"), lower_priority))
             .collect()
     })
 }
@@ -148,9 +143,7 @@ fn submit(job: Job) {
 
 /// Runs `f` on a low-priority thread without waiting for it (a panic in `f` is caught).
 pub fn spawn<F: FnOnce() + Send + 'static>(f: F) {
-    submit(Box::new(move || {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    }));
+    submit(caught(f));
 }
 
 /// Runs `f` on a low-priority thread and waits for its result (on the calling thread when
