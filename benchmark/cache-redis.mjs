@@ -273,10 +273,10 @@ async function main() {
     // median), then the median over all rounds of all processes: the processes run at
     // different speeds, and pooled medians of gets and of parses then compare samples of
     // different speeds (one run: per process 0.22, 0.39 and 0.58 ms, pooled 1.01 ms).
-    const perRound = Math.ceil(N(60) / ROUNDS)
+    const perRound = hit1m[0].per.length / ROUNDS // each child's rounds are of equal size
     const roundOverheads = hit1m.flatMap((x) =>
       Array.from({ length: ROUNDS }, (_, r) => median(x.per.slice(r * perRound, (r + 1) * perRound)) - median(x.parses.slice(r * perRound, (r + 1) * perRound))),
-    ).filter((d) => Number.isFinite(d))
+    )
     const overhead = median(roundOverheads)
     log('### Main-thread time of an L2 hit of a 1 MB conversation (ConversationCache get, parsed)')
     log('')

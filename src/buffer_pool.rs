@@ -194,8 +194,8 @@ impl<T: Elem> Pools<T> {
 
 /// Frees `v`: a large one on a background thread. Most buffers come back on the main thread
 /// (V8 runs the finalizers of external strings there), and freeing megabytes means giving
-/// their pages back to the kernel: in a loop of 1 MB reads that was 0.13 ms of main-thread
-/// time per read (notes/perf-session12.md).
+/// their pages back to the kernel: in a loop of 1 MB reads that was ~0.18 ms of the main
+/// thread's kernel time per read (notes/perf-session12.md).
 fn release<T: Send + 'static>(v: Vec<T>) {
     if v.capacity().saturating_mul(std::mem::size_of::<T>()) >= RELEASE_ELSEWHERE_BYTES {
         background::spawn(move || drop(v));
