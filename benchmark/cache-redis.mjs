@@ -194,6 +194,7 @@ async function main() {
       if (i >= 20) { warmOurs.push(to); warmBento.push(tb); warmIo.push(ti) }
     }
     const oursFresh = median(freshOurs)
+    const freshRatio = oursFresh / median(freshBento)
     log('### L2 hit of a 100 KB conversation, median ms (value parsed into an object)')
     log('')
     log('| | fresh instance (new connection) | warm connection, L1 too small to hold it |')
@@ -203,7 +204,7 @@ async function main() {
     log(`| ioredis GET + JSON.parse (new client for a fresh instance) | ${f3(median(freshIo))} | ${f3(median(warmIo))} |`)
     log(`| ConversationCache get, timed from the start of its process (the addon's token tables still loading beside it; the method before session 12) | ${f3(median(freshLoading))} | |`)
     log('')
-    log(`Fresh instance: ${freshOurs.length} samples per peer, each a new cache object whose first get is timed (it opens the connection); each peer's samples come from three processes of their own (the first three instances of each process are not counted), which first wait until the addon's token tables are loaded (every child loads the addon, whichever peer it measures; see tokenTablesLoaded). Target <= 0.6 ms: ${oursFresh <= 0.6 ? 'met' : 'MISSED'} (${f3(oursFresh)} ms); bentocache ${f3(median(freshBento))} ms and a new ioredis client ${f3(median(freshIo))} ms in the same run (ours / ioredis ${(oursFresh / median(freshIo)).toFixed(2)}x); timed from the start of the process instead, ours took ${f3(median(freshLoading))} ms.`)
+    log(`Fresh instance: ${freshOurs.length} samples per peer, each a new cache object whose first get is timed (it opens the connection); each peer's samples come from three processes of their own (the first three instances of each process are not counted), which first wait until the addon's token tables are loaded (every child loads the addon, whichever peer it measures; see tokenTablesLoaded). Target <= 0.6 ms: ${oursFresh <= 0.6 ? 'met' : 'MISSED'} (${f3(oursFresh)} ms); bentocache ${f3(median(freshBento))} ms and a new ioredis client ${f3(median(freshIo))} ms in the same run (ours / ioredis ${(oursFresh / median(freshIo)).toFixed(2)}x); timed from the start of the process instead, ours took ${f3(median(freshLoading))} ms. Read against the peer measured in the same run (the issue puts 0.6 ms beside bentocache's ~1.2 ms: at most 0.5x bentocache), ours / bentocache = ${freshRatio.toFixed(2)}x: ${freshRatio <= 0.5 ? 'met' : 'MISSED'}.`)
     log('')
     await co.close()
     await cb.disconnect()
